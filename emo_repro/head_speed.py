@@ -241,6 +241,6 @@ def code(self:SpeedEncoder, speed:torch.Tensor)->torch.Tensor:
 @patch
 def forward(self:SpeedEncoder, speed:torch.Tensor)->torch.Tensor:
     "Speed tokens (b, f, out_dim) from rotation speeds (b, f) in degrees per frame."
-    x = self.code(speed.float())                  # (b, f, d)
+    x = self.code(speed.float()).to(self.mlp[0].weight.dtype) # (b, f, d), in the weights' dtype (fp16/bf16 too)
     x = frame_windows(x, self.m, dim=1)           # (b, f, 2m+1, d)
     return self.mlp(rearrange(x, 'b f w d -> b f (w d)'))
