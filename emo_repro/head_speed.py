@@ -17,8 +17,8 @@ from .core import NoFaceError, VideoError, ImageError, frame_windows
 
 # %% auto #0
 __all__ = ['HEAD_AXES', 'RIGID_LANDMARKS', 'SPEED_CENTERS', 'SPEED_RADII', 'FaceTrack', 'track_faces', 'synthetic_head_clip',
-           'rigid_fit', 'euler_angles', 'rotation_matrix', 'head_pose', 'geodesic_angle', 'rotation_speed',
-           'speed_buckets', 'speed_bucket_index', 'SpeedEncoder']
+           'rigid_fit', 'euler_angles', 'rotation_matrix', 'head_pose', 'geodesic_angle', 'smooth_pose',
+           'rotation_speed', 'speed_buckets', 'speed_bucket_index', 'SpeedEncoder']
 
 # %% ../nbs/02_head_speed.ipynb #99c3c22d
 @contextmanager
@@ -181,9 +181,22 @@ def geodesic_angle(Ra:np.ndarray, Rb:np.ndarray)->np.ndarray:
     return np.degrees(np.arctan2(np.linalg.norm(v, axis=-1)/2, (np.trace(Q, axis1=-2, axis2=-1) - 1)/2))
 
 # %% ../nbs/02_head_speed.ipynb #9c581e26
-def rotation_speed(pose:np.ndarray)->np.ndarray:
+def smooth_pose(pose:np.ndarray, # (T, 6) poses
+                window:int=5, # frames averaged; 1 = no smoothing
+               )->np.ndarray: # (T, 6)
+    "Moving average of poses over `window` frames; ends extended by point reflection so steady turns keep their speed."
+    pose = np.asarray(pose, np.float64)
+    m = min(window//2, len(pose)-1)
+    if m <= 0: return pose
+    p = np.concatenate([2*pose[:1] - pose[m:0:-1], pose, 2*pose[-1:] - pose[-2:-m-2:-1]])   # (T+2m, 6)
+    return np.lib.stride_tricks.sliding_window_view(p, 2*m+1, axis=0).mean(-1)
+
+# %% ../nbs/02_head_speed.ipynb #54e31344
+def rotation_speed(pose:np.ndarray, # (T, 6) poses, degrees
+                   smooth:int=5, # poses are first averaged over this many frames (`smooth_pose`); 1 = raw
+                  )->np.ndarray:
     "Head rotation speed (T,) in degrees per frame from poses (T, 6): geodesic angle, central differences."
-    R = rotation_matrix(pose[:, :3])                                 # (T, 3, 3)
+    R = rotation_matrix(smooth_pose(pose, smooth)[:, :3])            # (T, 3, 3)
     t = np.arange(len(R))
     prev,nxt = np.maximum(t-1, 0),np.minimum(t+1, len(R)-1)
     return geodesic_angle(R[nxt], R[prev]) / np.maximum(nxt - prev, 1)
