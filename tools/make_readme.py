@@ -1,10 +1,11 @@
 """Write README.md from nbs/index.ipynb without Quarto (which `nbdev-readme` needs).
 
-Markdown cells are copied as they are; code cells become ```python blocks followed by their text
+Markdown cells are copied as they are (relative image links, written for the notebook in nbs/, are
+pointed into nbs/); code cells become ```python blocks followed by their text
 output; cells marked `#| hide` are left out and nbdev directives are stripped. `--check` exits 1 when
 README.md differs from what the notebook says, which CI uses to keep the two faithful.
 """
-import json, sys
+import json, re, sys
 from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
@@ -26,7 +27,7 @@ def render(nb_path=root/'nbs'/'index.ipynb') -> str:
     parts = ['<!-- Generated from nbs/index.ipynb by tools/make_readme.py: edit the notebook, not this file. -->']
     for cell in json.loads(Path(nb_path).read_text())['cells']:
         src = _src(cell)
-        if cell['cell_type'] == 'markdown': parts.append(src.strip()); continue
+        if cell['cell_type'] == 'markdown': parts.append(re.sub(r'\]\((?!https?:|/|#)', '](nbs/', src.strip())); continue
         if cell['cell_type'] != 'code' or {'hide', 'export', 'exporti', 'default_exp'} & _directives(src): continue
         code = '\n'.join(l for l in src.splitlines() if not l.startswith('#|')).strip()
         if code: parts.append(f'```python\n{code}\n```')

@@ -1,0 +1,86 @@
+"""Benchmark of EMO inference (emo_repro.inference): seconds per 12-frame clip and peak memory of the whole pipeline,
+`tiny` on CPU, and `sd15` at 512x512, 40 DDIM steps with classifier-free guidance, float16, on CUDA when a GPU is present.
+
+    python benchmarks/inference.py            # writes benchmarks/results/inference.json
+
+Random weights (the time does not depend on their values); the bundled portrait and speech as inputs. A clip's time
+covers ReferenceNet on its motion frames, its denoising steps (two branches in one batch) and decoding its frames;
+face detection and wav2vec run once per video and are reported apart. The paper reports about 15 s per 12-frame clip.
+Numbers are printed and saved, never asserted.
+"""
+from __future__ import annotations
+import argparse, json, os, platform, time
+from pathlib import Path
+import numpy as np, torch
+from diffusers import AutoencoderKL, DDIMScheduler
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from emo_repro.core import asset, atomic_write
+from emo_repro.audio import load_audio
+from emo_repro.backbone import EMOUNet
+from emo_repro.inference import EMOPipeline, face_crop, find_face, load_image
+from emo_repro.training import SD15_NOISE_SCHEDULE
+from backbone import peak_rss, peak_rss_reset, sync  # benchmarks/backbone.py
+
+RESULTS = Path(__file__).parent/'results'/'inference.json'
+SD15_VAE_CONFIG = dict(block_out_channels=(128, 256, 512, 512), down_block_types=('DownEncoderBlock2D',)*4,
+                       up_block_types=('UpDecoderBlock2D',)*4, layers_per_block=2, latent_channels=4, norm_num_groups=32,
+                       sample_size=512, scaling_factor=0.18215) # Stable Diffusion 1.5's vae/config.json
+
+def sd15_pipeline(device)->EMOPipeline:
+    "EMO at paper scale with random weights, built on `device` in float16: SD1.5 VAE, sd15 EMOUNet, wav2vec2-base."
+    with torch.device(device):
+        unet, vae, w2v = EMOUNet.from_preset('sd15'), AutoencoderKL(**SD15_VAE_CONFIG), Wav2Vec2Model(Wav2Vec2Config())
+    unet, vae, w2v = (m.eval().half() for m in (unet, vae, w2v))
+    return EMOPipeline(vae, unet, w2v, Wav2Vec2FeatureExtractor(), DDIMScheduler(**SD15_NOISE_SCHEDULE, set_alpha_to_one=False))
+
+def time_pipeline(pipe:EMOPipeline, clips:int=3, steps:int=40, guidance:float=3.5)->dict:
+    "Seconds per 12-frame clip (mean over `clips` chained clips) and peak memory, after a one-step warm-up."
+    device = pipe.device
+    portrait, wave = load_image(asset('astronaut.png')), load_audio(asset('speech_en.wav'))
+    T = 12 * clips
+    t0 = time.perf_counter(); box = find_face(portrait); t1 = time.perf_counter()
+    windows = pipe.encode_audio(wave[:T * 640], T); sync(device); t2 = time.perf_counter()
+    crop, cbox = face_crop(portrait, pipe.resolution, box)
+    pipe.generate(crop, cbox, windows[:12], num_inference_steps=1, guidance_scale=guidance)  # warm-up
+    if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    else: base = peak_rss_reset()
+    sync(device); t3 = time.perf_counter()
+    frames, _ = pipe.generate(crop, cbox, windows, num_inference_steps=steps, guidance_scale=guidance)
+    sync(device); t4 = time.perf_counter()
+    if device.type == 'cuda': peak, kind = torch.cuda.max_memory_allocated(), 'cuda max_memory_allocated, weights included'
+    else: peak, kind = (None if base is None else peak_rss()), 'peak RSS of the whole process during the timed clips'
+    return dict(resolution=pipe.resolution, frames=len(frames), clips=clips, steps=steps, guidance_scale=guidance,
+                seconds_per_clip=round((t4 - t3) / clips, 3), seconds_per_step=round((t4 - t3) / clips / steps, 4),
+                face_detection_s=round(t1 - t0, 3), wav2vec_s=round(t2 - t1, 3),
+                peak_memory_MB=None if peak is None else round(peak / 2**20, 1), memory_measure=kind)
+
+def time_demo(steps:int=40)->dict:
+    "Wall time of the README's command: the bundled 6.4 s of speech with the tiny preset on the CPU."
+    pipe = EMOPipeline.tiny(); pipe.set_progress_bar_config(disable=True)
+    t0 = time.perf_counter()
+    out = pipe(asset('astronaut.png'), asset('speech_en.wav'), num_inference_steps=steps)
+    return dict(frames=len(out.frames), seconds=round(time.perf_counter() - t0, 2))
+
+def main(clips:int=3, steps:int=40, out:Path=RESULTS):
+    res = dict(torch=torch.__version__, machine=platform.machine(), cpu_threads=torch.get_num_threads(),
+               load_average_1min=round(os.getloadavg()[0], 2))  # CPU timings are only comparable at low load
+    tiny = EMOPipeline.tiny(); tiny.set_progress_bar_config(disable=True)
+    res['tiny_cpu'] = time_pipeline(tiny, clips, steps)
+    res['tiny_cpu_readme_demo'] = time_demo(steps)
+    if torch.cuda.is_available():
+        torch.manual_seed(0)
+        pipe = sd15_pipeline('cuda'); pipe.set_progress_bar_config(disable=True)
+        res['sd15_cuda'] = dict(device=torch.cuda.get_device_name(), precision='float16 weights',
+                                weights_MB=round(torch.cuda.memory_allocated() / 2**20, 1), **time_pipeline(pipe, clips, steps))
+    else: res['sd15_cuda'] = 'skipped: no CUDA device'
+    print(json.dumps(res, indent=1))
+    with atomic_write(out, 'w') as fh: json.dump(res, fh, indent=1)
+    print(f'wrote {out}')
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--clips', type=int, default=3, help='chained 12-frame clips per measurement')
+    p.add_argument('--steps', type=int, default=40, help='DDIM steps per clip')
+    p.add_argument('--out', type=Path, default=RESULTS)
+    a = p.parse_args()
+    main(a.clips, a.steps, a.out)
