@@ -6,6 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/inference.html.md"""
 
 # %% ../nbs/10_inference.ipynb #4bad19c1
 from __future__ import annotations
+import json
 from dataclasses import dataclass
 from pathlib import Path
 import av
@@ -26,11 +27,12 @@ from .face_locator import box_mask, union_box
 from .reference_attention import ReferenceFeatures, perturb_zero_init
 from .backbone import EMOUNet, LoadReport
 from .data import FPS, crop_frame, encode_frames, load_vae, square_crop, write_video
-from .training import SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames
+from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tiny_vae, TrainConfig, model_folder,
+                                build_vae, build_audio_encoder)
 
 # %% auto #0
-__all__ = ['TINY_VAE_CONFIG', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline', 'EMOPipelineOutput',
-           'mp4_audio', 'load_pipeline', 'emo_generate']
+__all__ = ['load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline', 'EMOPipelineOutput', 'mp4_audio',
+           'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...)
@@ -110,17 +112,13 @@ class EMOPipeline(DiffusionPipeline):
     def resolution(self)->int: return self.unet.config.unet['sample_size'] * self.vae_scale_factor # training size: 512 for sd15
 
 # %% ../nbs/10_inference.ipynb #0ca442a2
-TINY_VAE_CONFIG = dict(down_block_types=('DownEncoderBlock2D',)*4, up_block_types=('UpDecoderBlock2D',)*4,
-                       block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=4, latent_channels=4,
-                       sample_size=64) # 4 levels: 8 pixels per latent cell, as SD's VAE
-
 @patch(cls_method=True)
 def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
     "The tiny preset with random weights (zero-initialised outputs included), the same for the same `seed`."
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         unet = EMOUNet.from_preset('tiny').eval(); perturb_zero_init(unet, seed=seed)
-        vae,w2v = AutoencoderKL(**TINY_VAE_CONFIG).eval(),Wav2Vec2Model(tiny_wav2vec_config()).eval()
+        vae,w2v = tiny_vae(seed).eval(),Wav2Vec2Model(tiny_wav2vec_config()).eval() # the VAE tiny training uses
     return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**SD15_NOISE_SCHEDULE, set_alpha_to_one=False))
 
 # %% ../nbs/10_inference.ipynb #3f0c4b1c
@@ -289,22 +287,38 @@ def from_sd15(cls:EMOPipeline, sd15=SD15_SOURCES['sd15'], # SD1.5 repository: hu
                DDIMScheduler.from_pretrained(sd15, subfolder='scheduler', set_alpha_to_one=False)),report
 
 # %% ../nbs/10_inference.ipynb #8b680740
-def load_pipeline(weights:str='tiny', # 'tiny' (random weights, seed 0), a folder from `save_pretrained`, or a hub id
+@patch(cls_method=True)
+def from_checkpoint(cls:EMOPipeline, path, # a training run folder (its newest checkpoint) or a checkpoint-<step> folder
+                   )->EMOPipeline:
+    "A pipeline from an `emo-train` checkpoint, with the VAE, wav2vec2 and clip settings of its run."
+    model = model_folder(path)
+    state = model.parent/'train_state.json'
+    if not state.exists(): raise InputError(path, "not a training checkpoint (no train_state.json beside model/)")
+    cfg = TrainConfig(**json.loads(state.read_text())['config'])
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(cfg.wav2vec) if cfg.wav2vec else Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
+    f,n = (cfg.num_frames, cfg.motion_frames) if cfg.stage > 1 else (12, 4)
+    return cls(build_vae(cfg).eval(), EMOUNet.from_pretrained(model).eval(), build_audio_encoder(cfg).wav2vec, fe,
+               DDIMScheduler.from_pretrained(model.parent/'scheduler', set_alpha_to_one=False), clip_length=f, motion_frames=n)
+
+# %% ../nbs/10_inference.ipynb #f8f4704c
+def load_pipeline(weights:str='tiny', # 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an emo-train run/checkpoint
                   device:str|None=None, # default: cuda when available
                  )->EMOPipeline:
     "An EMOPipeline on `device`, in float16 on a GPU."
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    pipe = EMOPipeline.tiny(0) if weights == 'tiny' else EMOPipeline.from_pretrained(weights)
+    if weights == 'tiny': pipe = EMOPipeline.tiny(0)
+    elif (Path(weights)/'model_index.json').exists() or not Path(weights).exists(): pipe = EMOPipeline.from_pretrained(weights)
+    else: pipe = EMOPipeline.from_checkpoint(weights)  # an emo-train run or checkpoint folder
     if device.startswith('cuda'):
         for m in (pipe.vae, pipe.unet, pipe.wav2vec): m.half()  # `pipe.to(dtype)` works too, with a warning per model
     return pipe.to(device)
 
-# %% ../nbs/10_inference.ipynb #dd13c221
+# %% ../nbs/10_inference.ipynb #532155e6
 @call_parse
 def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: the bundled astronaut)
                  audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
                  out:str='emo.mp4', # MP4 to write (H.264 + AAC)
-                 weights:str='tiny', # folder from EMOPipeline.save_pretrained, hub id, or 'tiny' (random weights)
+                 weights:str='tiny', # EMOPipeline.save_pretrained folder, hub id, emo-train run/checkpoint, or 'tiny' (random weights)
                  steps:int=40, # DDIM steps per clip
                  speed:float=1.0, # head rotation speed, degrees per frame
                  seed:int=0, # same seed, same video
