@@ -16,13 +16,13 @@ from fastcore.basics import patch
 from .core import NoFaceError, VideoError, ImageError, frame_windows
 
 # %% auto #0
-__all__ = ['HEAD_AXES', 'RIGID_LANDMARKS', 'SPEED_CENTERS', 'SPEED_RADII', 'FaceTrack', 'track_faces', 'synthetic_head_clip',
-           'rigid_fit', 'euler_angles', 'rotation_matrix', 'head_pose', 'geodesic_angle', 'smooth_pose',
-           'rotation_speed', 'speed_buckets', 'speed_bucket_index', 'SpeedEncoder']
+__all__ = ['HEAD_AXES', 'RIGID_LANDMARKS', 'SPEED_CENTERS', 'SPEED_RADII', 'quiet_mediapipe', 'FaceTrack', 'track_faces',
+           'synthetic_head_clip', 'rigid_fit', 'euler_angles', 'rotation_matrix', 'head_pose', 'geodesic_angle',
+           'smooth_pose', 'rotation_speed', 'speed_buckets', 'speed_bucket_index', 'SpeedEncoder']
 
 # %% ../nbs/02_head_speed.ipynb #99c3c22d
 @contextmanager
-def _quiet_stderr():
+def quiet_mediapipe(): # also used by the inference chapter around its face detector
     "Mute native log lines written to file descriptor 2, and mediapipe's protobuf deprecation warning."
     sys.stderr.flush(); saved = os.dup(2); null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2); os.close(null)
@@ -50,7 +50,7 @@ def _mesh_landmarks(frames:np.ndarray, min_confidence:float,
     import mediapipe as mp # imported here: the model half of this module must not need it
     T,H,W = frames.shape[:3]
     lms,found = np.zeros((T, 468, 3), np.float32),np.zeros(T, bool)
-    with _quiet_stderr(), mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+    with quiet_mediapipe(), mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
             min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence) as mesh:
         for t,frame in enumerate(frames):
             frame = np.ascontiguousarray(frame)

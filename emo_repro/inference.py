@@ -22,7 +22,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from .core import AudioError, ImageError, InputError, NoFaceError, asset, drop_condition
 from .audio import AudioEncoder, audio_windows, load_audio, num_video_frames, tiny_wav2vec_config
-from .head_speed import track_faces, _quiet_stderr
+from .head_speed import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
 from .reference_attention import ReferenceFeatures, perturb_zero_init
 from .backbone import EMOUNet, LoadReport
@@ -46,7 +46,7 @@ def load_image(path, # image file (png, jpg, webp, ...)
 def _detect_face(image:np.ndarray)->np.ndarray|None:
     "xyxy box of the most confident face by mediapipe's full-range detector, or None."
     import mediapipe as mp
-    with _quiet_stderr(), mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+    with quiet_mediapipe(), mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
         found = fd.process(np.ascontiguousarray(image)).detections
     if not found: return None
     b,(H,W) = max(found, key=lambda d: d.score[0]).location_data.relative_bounding_box,image.shape[:2]
