@@ -25,8 +25,8 @@ from .temporal import SD15_MOTION_CONFIG, TINY_MOTION_CONFIG, install_temporal_l
 
 # %% auto #0
 __all__ = ['PRESETS', 'NEW_LAYERS', 'TEXT_ATTENTION', 'WEIGHT_FILE', 'PARAM_GROUPS', 'STAGE_GROUPS', 'motion_unet', 'EMOUNet',
-           'checkpoint_source', 'LoadReport', 'plan_load', 'read_pretrained', 'param_group', 'checkpoint_in_context',
-           'sd15_load_plan']
+           'checkpoint_source', 'LoadReport', 'checkpoint_keys', 'plan_load', 'read_pretrained', 'param_group',
+           'checkpoint_in_context', 'sd15_load_plan']
 
 # %% ../nbs/06_backbone.ipynb #62924ca1
 def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
@@ -155,6 +155,12 @@ def _family(key:str)->str:
 # %% ../nbs/06_backbone.ipynb #c6282959
 def _local(key:str)->str: return re.sub(r'^(backbone|reference_net\.unet)\.', '', key)
 
+def checkpoint_keys(unet_state:dict, # SD1.5 UNet state dict
+                    motion_state:dict|None=None, # MotionAdapter state dict, if any
+                   )->dict: # 'unet:…' / 'motion_adapter:…' key -> tensor, as `checkpoint_source` names them
+    "Both checkpoints in one dict, keys prefixed with the checkpoint they come from."
+    return {f'unet:{k}':v for k,v in unet_state.items()} | {f'motion_adapter:{k}':v for k,v in (motion_state or {}).items()}
+
 def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
               source:dict, # 'unet:…' / 'motion_adapter:…' key -> tensor
               motion_adapter:bool=True, # whether `source` holds a MotionAdapter
@@ -182,7 +188,7 @@ def load_pretrained(self:EMOUNet, unet_state:dict, # state dict of an SD1.5-styl
                     motion_state:dict|None=None, # state dict of a `MotionAdapter`, if any
                    )->LoadReport:
     "Initialise ReferenceNet and backbone from SD1.5 (and the temporal layers from AnimateDiff)."
-    source = {f'unet:{k}':v for k,v in unet_state.items()} | {f'motion_adapter:{k}':v for k,v in (motion_state or {}).items()}
+    source = checkpoint_keys(unet_state, motion_state)
     plan,report = plan_load(self.state_dict(), source, motion_state is not None)
     missing,unexpected = self.load_state_dict({k:source[s] for k,s in plan.items()}, strict=False)
     assert not unexpected and set(missing) == set(report.added), "plan_load and load_state_dict disagree"
@@ -277,5 +283,4 @@ def param_counts(self:EMOUNet)->dict:
 def sd15_load_plan(model:EMOUNet)->LoadReport:
     "The report `from_sd15` would give for stock SD1.5 + AnimateDiff v2 checkpoints, from shapes alone."
     with torch.device('meta'): u,a = UNet2DConditionModel(**SD15_UNET_CONFIG),MotionAdapter(**SD15_MOTION_CONFIG)
-    source = {f'unet:{k}':v for k,v in u.state_dict().items()} | {f'motion_adapter:{k}':v for k,v in a.state_dict().items()}
-    return plan_load(model.state_dict(), source)[1]
+    return plan_load(model.state_dict(), checkpoint_keys(u.state_dict(), a.state_dict()))[1]

@@ -32,8 +32,8 @@ from .face_locator import union_box, box_mask
 __all__ = ['FPS', 'VIDEO_EXTS', 'SAMPLES_PER_FRAME', 'MANIFEST_KEYS', 'VAE_SCALE', 'write_video', 'iter_frames', 'read_video',
            'video_audio', 'write_wav', 'read_wav', 'track_video', 'square_crop', 'crop_frame', 'crop_track',
            'preprocess_video', 'video_id', 'list_videos', 'write_manifest', 'read_manifest', 'parse_shard', 'in_shard',
-           'preprocess_folder', 'to_pixels', 'encode_frames', 'encode_audio', 'cache_latents', 'cache_audio_features',
-           'load_vae', 'emo_preprocess', 'VideoDataset', 'ImageDataset', 'plot_item']
+           'preprocess_folder', 'to_pixels', 'encode_pixels', 'encode_frames', 'encode_audio', 'cache_latents',
+           'cache_audio_features', 'load_vae', 'emo_preprocess', 'VideoDataset', 'ImageDataset', 'plot_item']
 
 # %% ../nbs/07_data.ipynb #acf49984
 FPS = 25 # EMO's video frame rate: wav2vec features are resampled to it
@@ -334,12 +334,18 @@ def to_pixels(frames)->torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(frames))).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 @torch.no_grad()
+def encode_pixels(vae, # diffusers AutoencoderKL
+                  pixels:torch.Tensor, # (N, 3, H, W) in [-1, 1]
+                 )->torch.Tensor: # (N, 4, H/8, W/8) float32, on the VAE's device
+    "Scaled VAE posterior means: the latents EMO trains and samples in (the cache, training and inference use this)."
+    p = next(vae.parameters())
+    return (vae.encode(pixels.to(p)).latent_dist.mean * vae.config.scaling_factor).float()
+
 def encode_frames(vae, # diffusers AutoencoderKL
                   frames, # uint8 (T, H, W, 3)
                  )->torch.Tensor: # (T, 4, H/8, W/8) on the CPU
-    "Scaled VAE posterior means of `frames`."
-    p = next(vae.parameters())
-    return (vae.encode(to_pixels(frames).to(p)).latent_dist.mean * vae.config.scaling_factor).float().cpu()
+    "Scaled VAE posterior means of uint8 `frames`."
+    return encode_pixels(vae, to_pixels(frames)).cpu()
 
 # %% ../nbs/07_data.ipynb #79e84c03
 @torch.no_grad()

@@ -21,7 +21,7 @@ from diffusers.models.attention_processor import Attention
 # %% auto #0
 __all__ = ['SD15_UNET_CONFIG', 'TINY_UNET_CONFIG', 'EMOContext', 'ConditionBank', 'zero_init', 'perturb_zero_init',
            'ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet',
-           'EMOTransformerBlock', 'install_spatial_blocks']
+           'EMOTransformerBlock', 'replace_modules', 'install_spatial_blocks']
 
 # %% ../nbs/04_reference_attention.ipynb #858787b0
 SD15_UNET_CONFIG = dict( # Stable Diffusion 1.5 `unet/config.json`
@@ -190,11 +190,18 @@ def forward(self:EMOTransformerBlock, x:torch.Tensor, *args, **kwargs)->torch.Te
     return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0
+def replace_modules(root:nn.Module, # the model to change in place
+                    names:list, # names of modules that are items of a `ModuleList`
+                    make, # (module, name) -> its replacement
+                   )->list:
+    "Swap each named module of `root` for `make(module, name)`; returns `names`."
+    mods = dict(root.named_modules())
+    for n in names:
+        parent,_,i = n.rpartition('.')
+        mods[parent][int(i)] = make(mods[n], n)
+    return names
+
 def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross', audio_dim:int=768)->list:
     "Replace each `BasicTransformerBlock` of `unet`'s spatial transformers by an `EMOTransformerBlock`; returns their names."
     names = [n for n in transformer_blocks(unet) if '.attentions.' in n]   # temporal layers keep theirs
-    mods = dict(unet.named_modules())
-    for n in names:
-        parent,_,i = n.rpartition('.')
-        mods[parent][int(i)] = EMOTransformerBlock(mods[n], n, bank, reference_attention, audio_dim)
-    return names
+    return replace_modules(unet, names, lambda blk,n: EMOTransformerBlock(blk, n, bank, reference_attention, audio_dim))

@@ -12,7 +12,7 @@ from einops import rearrange
 from fastcore.basics import patch
 from diffusers.models.attention_processor import Attention
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
-from .reference_attention import ConditionBank, EMOContext, zero_init
+from .reference_attention import ConditionBank, EMOContext, replace_modules, zero_init
 
 # %% auto #0
 __all__ = ['SD15_MOTION_CONFIG', 'TINY_MOTION_CONFIG', 'EMOTemporalLayer', 'install_temporal_layers']
@@ -78,9 +78,5 @@ def forward(self:EMOTemporalLayer, x:torch.Tensor, *args, **kwargs)->torch.Tenso
 # %% ../nbs/05_temporal_attention.ipynb #88c5bee4
 def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=768)->list:
     "Replace each `AnimateDiffTransformer3D` of `unet` by an `EMOTemporalLayer`; returns their names."
-    mods = dict(unet.named_modules())
-    names = [n for n,m in mods.items() if isinstance(m, AnimateDiffTransformer3D)]
-    for n in names:
-        parent,_,i = n.rpartition('.')
-        mods[parent][int(i)] = EMOTemporalLayer(mods[n], n, bank, speed_dim)
-    return names
+    names = [n for n,m in unet.named_modules() if isinstance(m, AnimateDiffTransformer3D)]
+    return replace_modules(unet, names, lambda layer,n: EMOTemporalLayer(layer, n, bank, speed_dim))

@@ -30,7 +30,7 @@ from transformers import Wav2Vec2Model
 from .core import InputError, atomic_write, drop_condition
 from .audio import AudioEncoder, tiny_wav2vec_config
 from .backbone import STAGE_GROUPS, EMOUNet, read_pretrained
-from .data import ImageDataset, VideoDataset, load_vae, read_manifest
+from .data import ImageDataset, VideoDataset, encode_pixels, load_vae, read_manifest
 
 # %% auto #0
 __all__ = ['SD15_SOURCES', 'SD15_NOISE_SCHEDULE', 'CHECKPOINT', 'TrainConfig', 'preset_settings', 'load_config',
@@ -150,13 +150,12 @@ def sample_drops(b:int, # clips in the micro-batch
                 motion=torch.rand(b, generator=g) < cfg.drop_motion)
 
 # %% ../nbs/09_training.ipynb #fc47de5a
-@torch.no_grad()
 def vae_latents(vae:AutoencoderKL, # frozen VAE
                 pixels:torch.Tensor, # (b, 3, f, H, W) in [-1, 1]
                )->torch.Tensor: # (b, 4, f, H/8, W/8)
-    "Scaled VAE posterior means of video frames, as the latent cache stores them."
-    z = vae.encode(rearrange(pixels, 'b c f h w -> (b f) c h w').to(vae.device, vae.dtype)).latent_dist.mean
-    return rearrange(z * vae.config.scaling_factor, '(b f) c h w -> b c f h w', b=len(pixels)).float()
+    "Scaled VAE posterior means of video frames, as the latent cache stores them (chapter 07's `encode_pixels`)."
+    z = encode_pixels(vae, rearrange(pixels, 'b c f h w -> (b f) c h w'))
+    return rearrange(z, '(b f) c h w -> b c f h w', b=len(pixels))
 
 def clip_latents(batch:dict, # a collated batch of `emo_repro.data` items
                  vae:AutoencoderKL|None=None, # needed when the batch holds pixels
