@@ -130,8 +130,7 @@ def encode_audio(self:EMOPipeline, wave:np.ndarray, # (samples,) float at `featu
     enc = AudioEncoder(self.wav2vec)
     if enc.num_layers != self.unet.config.audio_layers: raise ValueError(f"wav2vec2 has {enc.num_layers} blocks, the EMOUNet expects {self.unet.config.audio_layers}")
     wave = np.pad(wave, (0, max(0, enc.field - len(wave))))             # at least one wav2vec2 frame
-    x = self.feature_extractor(wave, sampling_rate=self.feature_extractor.sampling_rate, return_tensors='pt').input_values
-    return audio_windows(enc(x.to(self.device), num_frames)[0], m=self.unet.config.audio_window // 2)
+    return audio_windows(enc(torch.from_numpy(wave).to(self.device), num_frames)[0], m=self.unet.config.audio_window // 2)
 
 @patch
 def read_audio(self:EMOPipeline, audio, # a file PyAV decodes, or a float waveform at `feature_extractor.sampling_rate`
