@@ -17,7 +17,8 @@ from .core import AudioError, frame_windows
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'load_audio', 'num_video_frames', 'tiny_wav2vec_config', 'conv_geometry', 'resample_to_frames',
-           'AudioEncoder', 'normalize_wave', 'audio_windows', 'AudioProjection']
+           'AudioEncoder', 'wave_stats', 'normalize_wave', 'audio_windows', 'TrackFeatures', 'clip_windows',
+           'AudioProjection']
 
 # %% ../nbs/01_audio.ipynb #e6d53dc7
 SAMPLE_RATE = 16000 # wav2vec2 was trained on 16 kHz audio
@@ -25,16 +26,19 @@ SAMPLE_RATE = 16000 # wav2vec2 was trained on 16 kHz audio
 def load_audio(path, # any file PyAV decodes: wav, mp3, m4a, flac, or a video with sound
                sr:int=SAMPLE_RATE, # output sample rate
               )->np.ndarray: # (samples,) float32 in [-1, 1]
-    "Decode the first audio stream of `path` to mono float32 at `sr` Hz."
+    "Decode the first audio stream of `path` to mono float32 at `sr` Hz, as long as the stream says it is."
     try:
         with av.open(str(path)) as c:
             if not c.streams.audio: raise AudioError(path, 'no audio stream')
+            s = c.streams.audio[0]
             rs = av.AudioResampler(format='fltp', rate=sr)  # keeps the channel layout; averaged below
-            chunks = [o.to_ndarray() for fr in c.decode(c.streams.audio[0]) for o in rs.resample(fr)]
+            chunks = [o.to_ndarray() for fr in c.decode(s) for o in rs.resample(fr)]
             chunks += [o.to_ndarray() for o in rs.resample(None)]  # flush the resampler's delay line
+            stated = None if s.duration is None else round(float(s.duration * s.time_base) * sr)
     except av.error.FFmpegError as e: raise AudioError(path, f'cannot read audio ({e.strerror})') from e
     if not sum(o.shape[1] for o in chunks): raise AudioError(path, 'the audio stream holds no samples')
-    return np.concatenate(chunks, 1).mean(0).astype(np.float32)
+    x = np.concatenate(chunks, 1).mean(0).astype(np.float32)
+    return x[:stated] if stated and 0 < len(x) - stated <= sr // 10 else x  # drop the encoder's padding (AAC: up to 2048 samples)
 
 # %% ../nbs/01_audio.ipynb #07e99e7c
 def num_video_frames(num_samples:int, # audio length in samples
@@ -95,23 +99,32 @@ class AudioEncoder(nn.Module):
         super().train(mode); self.wav2vec.eval(); return self
 
 # %% ../nbs/01_audio.ipynb #a7bdbd82
+def wave_stats(x, # a whole waveform (samples,)
+              )->tuple: # (mean, std)
+    "Mean and standard deviation of a waveform, the statistics `normalize_wave` uses."
+    x = torch.as_tensor(x, dtype=torch.float64)  # float64: an hour of audio sums 6e7 samples
+    return float(x.mean()),float(x.std(unbiased=False))
+
 def normalize_wave(x:torch.Tensor, # (b, samples)
+                   stats:tuple|None=None, # (mean, std) to use; None: each waveform's own
                   )->torch.Tensor:
     "Zero mean, unit variance per waveform, as `Wav2Vec2FeatureExtractor(do_normalize=True)` does."
+    if stats is not None: return (x - stats[0]) / np.sqrt(stats[1]**2 + 1e-7)
     return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
 
 @patch
 @torch.no_grad()
 def forward(self:AudioEncoder, wave, # (samples,) or (b, samples) at 16 kHz, tensor or array
             num_frames:int, # T, e.g. num_video_frames(samples)
+            stats:tuple|None=None, # (mean, std) of the track `wave` was cut from; None: the waveform's own
            )->torch.Tensor: # (b, T, L, D)
     "Features of every kept block, one per video frame."
     x = torch.as_tensor(wave, dtype=torch.float32)
-    x = x[None] if x.ndim == 1 else x                                                    # (b, samples)
+    x = x[None] if x.ndim == 1 else x                                                           # (b, samples)
     if x.shape[-1] < self.field: raise AudioError('waveform', f'{x.shape[-1]} samples is shorter than one wav2vec2 frame ({self.field})')
     p = next(self.wav2vec.parameters())
-    hs = self.wav2vec(normalize_wave(x).to(p), output_hidden_states=True).hidden_states  # L+1 x (b, N, D)
-    h = torch.stack([hs[i + 1] for i in self.layers], 2)                                 # (b, N, L, D)
+    hs = self.wav2vec(normalize_wave(x, stats).to(p), output_hidden_states=True).hidden_states  # L+1 x (b, N, D)
+    h = torch.stack([hs[i + 1] for i in self.layers], 2)                                        # (b, N, L, D)
     return resample_to_frames(h, num_frames, x.shape[-1], self.hop, self.field)
 
 @patch(cls_method=True)
@@ -127,6 +140,65 @@ def audio_windows(feats:torch.Tensor, # (..., T, L, D) per-frame audio features
                  )->torch.Tensor: # (..., T, 2m+1, L, D)
     "Audio features of frames t-m ... t+m for every frame t, edges replicated."
     return frame_windows(feats, m, dim=-3)
+
+# %% ../nbs/01_audio.ipynb #8f9d73a7
+class TrackFeatures:
+    "wav2vec2 features of a whole sound track, one per video frame, computed on demand in chunks with context."
+    def __init__(self, encoder:AudioEncoder, # the frozen wav2vec2
+                 read, # read(start, stop) -> the track's float32 samples start ... stop-1 at 16 kHz
+                 num_frames:int, # T, video frames the track spans
+                 stats:tuple, # (mean, std) of the whole track: `wave_stats`
+                 fps:float=25, # video frame rate
+                 chunk:float=10., # seconds of the track per wav2vec2 call
+                 context:float=2.): # seconds heard either side of a chunk
+        self.encoder,self.read,self.T,self.stats,self.fps = encoder,read,num_frames,stats,fps
+        self.chunk,self.context = max(1, round(chunk * fps)),round(context * fps)  # in frames
+        self._last = (None, None)  # (chunk index, its features)
+
+    def __len__(self)->int: return self.T
+    def sample(self, t:int)->int: return round(t * SAMPLE_RATE / self.fps) # first sample of frame t
+
+    @classmethod
+    def from_wave(cls, encoder:AudioEncoder, wave, num_frames:int, fps:float=25, **kwargs)->TrackFeatures:
+        "Features of a waveform in memory, cut or zero-padded to exactly `num_frames` frames' worth of samples."
+        n = round(num_frames * SAMPLE_RATE / fps); wave = np.asarray(wave, np.float32)[:n]
+        wave = np.pad(wave, (0, n - len(wave)))
+        return cls(encoder, lambda a, b: wave[a:b], num_frames, wave_stats(wave), fps, **kwargs)
+
+# %% ../nbs/01_audio.ipynb #fd9b0935
+@patch
+def _chunk(self:TrackFeatures, k:int)->torch.Tensor: # (frames of chunk k, L, D)
+    "Features of the frames of chunk `k`, encoded with `context` frames of audio either side."
+    if self._last[0] == k: return self._last[1]
+    a,b = k * self.chunk,min((k + 1) * self.chunk, self.T)
+    lo,hi = max(a - self.context, 0),min(b + self.context, self.T)
+    x = torch.as_tensor(self.read(self.sample(lo), self.sample(hi)), dtype=torch.float32)
+    x = torch.cat([x, x.new_full((max(0, self.encoder.field - len(x)),), self.stats[0])])  # at least one wav2vec2 frame
+    dev = next(self.encoder.parameters()).device
+    f = self.encoder(x.to(dev), hi - lo, self.stats)[0, a - lo:b - lo].float().cpu()     # (b-a, L, D)
+    self._last = (k, f)
+    return f
+
+@patch
+def features(self:TrackFeatures, lo:int, hi:int)->torch.Tensor: # (hi-lo, L, D) float32 on the CPU
+    "Features of frames `lo` ... `hi`-1."
+    if not 0 <= lo < hi <= self.T: raise IndexError(f"frames {lo}..{hi-1} of a {self.T}-frame track")
+    k0,k1 = lo // self.chunk,(hi - 1) // self.chunk
+    f = torch.cat([self._chunk(k) for k in range(k0, k1 + 1)])
+    return f[lo - k0*self.chunk:hi - k0*self.chunk]
+
+# %% ../nbs/01_audio.ipynb #c68bd738
+def clip_windows(features, # features(lo, hi) -> (hi-lo, L, D): `TrackFeatures.features` or a cache's slice
+                 num_frames:int, # T of the whole track
+                 start:int, # first target frame a
+                 f:int, # target frames a ... a+f-1
+                 m:int, # window half-width
+                )->torch.Tensor: # (f, 2m+1, L, D)
+    "Audio windows of `f` frames from `start`, with the whole track's neighbours."
+    t = torch.arange(start, start + f).clamp(max=num_frames - 1)                  # (f,) past the end: the last frame
+    idx = (t[:, None] + torch.arange(-m, m + 1)).clamp(0, num_frames - 1)         # (f, 2m+1)
+    lo,hi = int(idx.min()),int(idx.max()) + 1
+    return features(lo, hi)[idx - lo]
 
 # %% ../nbs/01_audio.ipynb #1b8c10d1
 class AudioProjection(nn.Module):

@@ -16,6 +16,7 @@ from einops import rearrange, repeat
 from fastcore.basics import patch
 from diffusers import ConfigMixin, ModelMixin, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import register_to_config
+from .core import local_or_hub
 from .audio import AudioProjection
 from .head_speed import SpeedEncoder
 from .face_locator import FaceLocator
@@ -202,9 +203,8 @@ def read_pretrained(src, # a diffusers model, a local folder, or a hub id
                    )->tuple[dict, dict]: # config, state dict
     "Config and state dict of a diffusers model, read as stored."
     if isinstance(src, ModelMixin): return {k:v for k,v in src.config.items() if not k.startswith('_')}, src.state_dict()
-    path = Path(src)
-    if not path.exists():
-        if path.is_absolute() or str(src).startswith('.'): raise FileNotFoundError(f"{path}: no such folder")
+    path = Path(local_or_hub(src, 'model'))  # a mistyped folder is "no such folder", not a download (chapter 00)
+    if not path.is_dir():
         from huggingface_hub import snapshot_download
         path = Path(snapshot_download(str(src), allow_patterns=[f'{subfolder}/*' if subfolder else '*']))
     if subfolder and (path/subfolder/'config.json').exists(): path = path/subfolder

@@ -6,15 +6,15 @@ Docs: https://emo-repro.github.io/emo_repro/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #f63ad787
 from __future__ import annotations
-import os, tempfile
+import glob, os, re, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 import torch
 from einops import rearrange
 
 # %% auto #0
-__all__ = ['ASSETS', 'EMOError', 'InputError', 'AudioError', 'VideoError', 'ImageError', 'NoFaceError', 'atomic_write',
-           'atomic_path', 'asset', 'frame_windows', 'drop_condition']
+__all__ = ['ASSETS', 'HUB_ID', 'EMOError', 'InputError', 'AudioError', 'VideoError', 'ImageError', 'NoFaceError', 'clear_stale',
+           'atomic_write', 'atomic_path', 'asset', 'local_or_hub', 'check_device', 'frame_windows', 'drop_condition']
 
 # %% ../nbs/00_core.ipynb #d1280c50
 class EMOError(Exception):
@@ -32,13 +32,29 @@ class ImageError(InputError): "An image that is unreadable or of the wrong size.
 class NoFaceError(InputError): "No face found, or the face is lost for too long."
 
 # %% ../nbs/00_core.ipynb #85f7b53b
+def _alive(pid:int)->bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: pass  # someone else's process
+    return True
+
+def _umask()->int:
+    m = os.umask(0); os.umask(m); return m
+
+def clear_stale(path):
+    "Remove the temporary files that killed writers of `path` left beside it."
+    path = Path(path); pat = re.compile(rf'\.{re.escape(path.name)}\.(\d+)\..*tmp')
+    for p in path.parent.glob(f'.{glob.escape(path.name)}.*'):
+        if (m := pat.match(p.name)) and int(m[1]) != os.getpid() and not _alive(int(m[1])): p.unlink(missing_ok=True)
+
 @contextmanager
 def atomic_write(path, # file to write
                  mode:str='wb', # 'wb' or 'w'
                  **kwargs):
     "Open a temporary file beside `path` and move it over `path` only if the block succeeds."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd,tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); clear_stale(path)
+    fd,tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.{os.getpid()}.', suffix='.tmp')
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the file gets the permissions open() would give it
     try:
         with os.fdopen(fd, mode, **kwargs) as f: yield f
         os.replace(tmp, path)
@@ -49,8 +65,8 @@ def atomic_write(path, # file to write
 @contextmanager
 def atomic_path(path):
     "Yield a temporary path beside `path` for libraries that write files themselves; move it over `path` on success."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp{path.suffix}')
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True); clear_stale(path)
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp{path.suffix}')
     try:
         yield tmp
         os.replace(tmp, path)
@@ -65,6 +81,32 @@ def asset(name:str)->Path:
     p = ASSETS/name
     if not p.exists(): raise FileNotFoundError(f"{p}: no such bundled asset; have {sorted(o.name for o in ASSETS.iterdir())}")
     return p
+
+# %% ../nbs/00_core.ipynb #92b1ae4e
+HUB_ID = re.compile(r'[\w-][\w.-]*(/[\w-][\w.-]*)?') # 'name' or 'owner/name', as the hub spells repositories
+
+def local_or_hub(spec, # a folder, or a hub id such as 'owner/name'
+                 what:str, # what it should name, for the message ('vae', 'dataset', ...)
+                 hub:bool=True, # whether a hub id is allowed
+                )->str: # the folder (with ~ expanded) or the hub id
+    "An existing folder, or a hub id; anything else that looks like a path is the error 'no such folder', never a download."
+    s = str(spec); p = Path(s).expanduser()
+    if s and p.is_dir(): return str(p)  # Path('') is the current folder
+    if s and p.exists(): raise InputError(spec, f"is a file, not a folder (the {what})")
+    if hub and HUB_ID.fullmatch(s) and not Path(s.split('/')[0]).is_dir(): return s
+    raise InputError(spec, f"no such folder (the {what})")
+
+
+# %% ../nbs/00_core.ipynb #87de2df0
+def check_device(device:str|None)->str:
+    "`device`, or cuda when there is one, refused at once if this machine does not have it."
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try: d = torch.device(device)
+    except RuntimeError: raise InputError('device', f"{device!r} is not a device (cpu, cuda, cuda:1, mps, ...)") from None
+    if d.type == 'cuda' and (d.index or 0) >= torch.cuda.device_count(): raise InputError('device', f"{device!r}: this machine has no such CUDA device")
+    if d.type == 'mps' and not torch.backends.mps.is_available(): raise InputError('device', f"{device!r}: this machine has no MPS device")
+    return device
+
 
 # %% ../nbs/00_core.ipynb #062f086f
 def frame_windows(x:torch.Tensor, # frames along `dim`, e.g. (T, L, D) or (b, f, d)

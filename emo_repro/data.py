@@ -6,8 +6,10 @@ Docs: https://emo-repro.github.io/emo_repro/data.html.md"""
 
 # %% ../nbs/07_data.ipynb #dc8625db
 from __future__ import annotations
-import json, multiprocessing, os, shutil, zlib
+import fcntl, json, multiprocessing, multiprocessing.connection, os, shutil, threading, zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack, contextmanager
 from glob import escape as glob_escape
 from wave import open as wave_open
 from itertools import chain, islice
@@ -19,27 +21,32 @@ import torch
 from einops import rearrange
 from fastcore.basics import patch
 from fastcore.script import call_parse, CliError
+from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
-from .core import InputError, VideoError, atomic_write, atomic_path
-from .audio import SAMPLE_RATE, AudioEncoder, load_audio, audio_windows
+from .core import EMOError, InputError, VideoError, atomic_write, atomic_path, check_device, local_or_hub
+from .audio import SAMPLE_RATE, AudioEncoder, TrackFeatures, clip_windows, load_audio, wave_stats
 from .head_speed import FaceTrack, track_faces, head_pose, rotation_speed
 from .face_locator import union_box, box_mask
 
 # %% auto #0
-__all__ = ['FPS', 'VIDEO_EXTS', 'SAMPLES_PER_FRAME', 'MANIFEST_KEYS', 'VAE_SCALE', 'write_video', 'iter_frames', 'read_video',
-           'video_audio', 'write_wav', 'read_wav', 'track_video', 'square_crop', 'crop_frame', 'crop_track',
-           'preprocess_video', 'video_id', 'list_videos', 'write_manifest', 'read_manifest', 'parse_shard', 'in_shard',
-           'preprocess_folder', 'to_pixels', 'encode_pixels', 'encode_frames', 'encode_audio', 'cache_latents',
-           'cache_audio_features', 'load_vae', 'emo_preprocess', 'VideoDataset', 'ImageDataset', 'plot_item']
+__all__ = ['FPS', 'VIDEO_EXTS', 'X264_OPTIONS', 'SAMPLES_PER_FRAME', 'MANIFEST_KEYS', 'VAE_SCALE', 'write_video', 'iter_frames',
+           'read_video', 'video_audio', 'write_wav', 'read_wav', 'track_video', 'square_crop', 'crop_frame',
+           'crop_track', 'face_stats', 'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest',
+           'read_manifest', 'parse_shard', 'in_shard', 'check_options', 'folder_lock', 'dataset_settings',
+           'PreprocessStopped', 'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels',
+           'encode_frames', 'track_features', 'cache_latents', 'cache_audio_features', 'load_vae', 'emo_preprocess',
+           'VideoDataset', 'ImageDataset', 'plot_item']
 
 # %% ../nbs/07_data.ipynb #acf49984
 FPS = 25 # EMO's video frame rate: wav2vec features are resampled to it
 VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm')
 
 # %% ../nbs/07_data.ipynb #d056d39e
+X264_OPTIONS = {'preset': 'veryfast', 'threads': '1', 'mbtree': '0'} # repeatable encodes: see below
+
 def write_video(path, # .mp4 file to write (atomically)
                 frames, # uint8 RGB frames (H, W, 3): an array (T, H, W, 3) or any iterable; H and W even
                 fps:int=FPS, # frame rate
@@ -53,7 +60,7 @@ def write_video(path, # .mp4 file to write (atomically)
     if H % 2 or W % 2: raise VideoError(path, f"H.264 needs an even width and height, got {W}x{H}")
     with atomic_path(path) as tmp:
         with av.open(str(tmp), 'w', format='mp4') as c:
-            v = c.add_stream('libx264', rate=fps, options={'crf': str(crf), 'preset': 'veryfast'})
+            v = c.add_stream('libx264', rate=fps, options={**X264_OPTIONS, 'crf': str(crf)})
             v.width,v.height,v.pix_fmt,v.codec_context.gop_size = W,H,'yuv420p',gop
             if audio is not None: a = c.add_stream('aac', rate=sr, layout='mono')
             for fr in chain([first], frames): c.mux(v.encode(av.VideoFrame.from_ndarray(np.asarray(fr), format='rgb24')))
@@ -183,6 +190,19 @@ def crop_track(track:FaceTrack, crop, size:int)->FaceTrack:
     boxes = ((track.boxes - np.array([x0, y0, x0, y0], np.float32)) * k).clip(0, size)
     return FaceTrack(lms.astype(np.float32), boxes.astype(np.float32), track.detected, (size, size))
 
+# %% ../nbs/07_data.ipynb #60402905
+def face_stats(boxes, # (T, 4) xyxy face boxes of one video
+               crop_side:float, # side of the video's square crop, in the boxes' pixels
+               f:int=12, # frames per training clip (a video shorter than that is one window)
+              )->dict: # crop_scale, mask_scale [sx, sy], clip_frames
+    "How much larger the training crop and a clip's mask are than what one frame's face box gives."
+    b = np.asarray(boxes, np.float64); wh = b[:, 2:] - b[:, :2]                      # (T, 2)
+    k = min(f, len(b))
+    union = sliding_window_view(b[:, 2:], k, 0).max(-1) - sliding_window_view(b[:, :2], k, 0).min(-1)  # (T-k+1, 2)
+    single = sliding_window_view(wh, k, 0).mean(-1)                                  # (T-k+1, 2)
+    return dict(crop_scale=round(float(crop_side / np.median(wh.max(1))), 4),
+                mask_scale=[round(float(s), 4) for s in np.median(union / single, 0)], clip_frames=f)
+
 # %% ../nbs/07_data.ipynb #2acdd007
 def preprocess_video(src, # a video file
                      out_dir, # the dataset folder; the video goes to out_dir/videos/<vid>
@@ -226,7 +246,7 @@ def _preprocess_into(src, d:Path, vid, size, crop_scale, crf, source, **kwargs)-
                         pose=pose.astype(np.float32), speed=rotation_speed(pose).astype(np.float32))
     meta = dict(id=vid, source=source, num_frames=T, duration=T/FPS, fps=FPS, source_fps=_source_fps(src),
                 has_audio=audio is not None, face_coverage=round(float(track.detected.mean()), 4), size=size,
-                crop=list(crop), source_size=[H, W])
+                crop=list(crop), source_size=[H, W], face_stats=face_stats(track.boxes, size))
     (d/'meta.json').write_text(json.dumps(meta, indent=1))
     return meta
 
@@ -239,16 +259,32 @@ MANIFEST_KEYS = ('id', 'source', 'status', 'error', 'num_frames', 'duration', 'f
                  'has_audio', 'face_coverage', 'size', 'latents', 'audio_features')
 
 def video_id(rel)->str:
-    "Id of the video at relative path `rel`: its folders and stem joined by '__'."
-    return '__'.join(Path(rel).with_suffix('').parts)
+    "Id of the video at relative path `rel`: its folders and stem joined by '__' (a backslash becomes '_')."
+    return '__'.join(Path(rel).with_suffix('').parts).replace('\\', '_')
 
-def list_videos(in_dir)->dict:
+def check_id(vid, # a video id read from a file
+             source, # that file, for the message
+             where:str='', # start of the problem, e.g. 'line 3: '
+            )->str:
+    "`vid` if it is a safe video id (one folder name, not hidden, no separator or NUL), else an InputError."
+    if isinstance(vid, str) and vid and not vid.startswith('.') and not set(vid) & {'/', '\\', '\0'}: return vid
+    raise InputError(source, f"{where}{vid!r} is not a video id (one folder name: no '/', '\\', NUL or leading '.')")
+
+def _folder(p)->Path:
+    "`p` if it is a folder, else an InputError saying what it is."
+    if not Path(p).is_dir(): raise InputError(p, "is a file, not a folder" if Path(p).exists() else "no such folder")
+    return Path(p)
+
+def list_videos(in_dir, # the input folder
+                skip=None, # a folder to leave out, e.g. a dataset folder inside `in_dir`, whose crops are videos too
+               )->dict:
     "{id: path relative to `in_dir`} of every video file under `in_dir`, sorted by id."
-    in_dir = Path(in_dir); found = {}
-    if not in_dir.is_dir(): raise InputError(in_dir, "no such folder")
+    in_dir,found = _folder(in_dir),{}
+    skip = None if skip is None else Path(skip).resolve()
     for p in sorted(in_dir.rglob('*')):
         rel = p.relative_to(in_dir)
         if p.suffix.lower() not in VIDEO_EXTS or any(s.startswith('.') for s in rel.parts): continue
+        if skip and p.resolve().is_relative_to(skip): continue
         vid = video_id(rel)
         if vid in found: raise InputError(in_dir, f"{found[vid]} and {rel} would both be called {vid!r}")
         found[vid] = rel
@@ -257,21 +293,36 @@ def list_videos(in_dir)->dict:
 # %% ../nbs/07_data.ipynb #6e952ebc
 def _row(record:dict, **kw)->dict: return {k: {**record, **kw}.get(k) for k in MANIFEST_KEYS}
 
+def _read_json(p)->dict:
+    "The JSON object in file `p`; a corrupt file is an InputError naming it."
+    try: r = json.loads(Path(p).read_text())
+    except ValueError as e: raise InputError(p, f"not valid JSON ({e})") from None
+    if not isinstance(r, dict): raise InputError(p, "not a JSON object")
+    return r
+
 def write_manifest(out_dir)->list:
     "Rebuild `out_dir/manifest.jsonl` from the finished video folders and failure notes."
     out_dir = Path(out_dir); rows = {}
-    for p in (out_dir/'failed').glob('*.json'): r = json.loads(p.read_text()); rows[r['id']] = _row(r)
+    for p in (out_dir/'failed').glob('*.json'): r = _read_json(p); rows[check_id(r.get('id'), p)] = _row(r)
     for p in (out_dir/'videos').glob('[!.]*/meta.json'):
-        m = json.loads(p.read_text())
-        rows[m['id']] = _row(m, status='done', latents=(p.parent/'latents.safetensors').exists(),
-                             audio_features=(p.parent/'audio_features.safetensors').exists())
+        m = _read_json(p)
+        rows[check_id(m.get('id'), p)] = _row(m, status='done', latents=(p.parent/'latents.safetensors').exists(),
+                                             audio_features=(p.parent/'audio_features.safetensors').exists())
     rows = [rows[k] for k in sorted(rows)]
     with atomic_write(out_dir/'manifest.jsonl', 'w') as f: f.writelines(json.dumps(r) + '\n' for r in rows)
     return rows
 
 def read_manifest(root)->list:
-    "The rows of `root/manifest.jsonl`."
-    return [json.loads(l) for l in (Path(root)/'manifest.jsonl').read_text().splitlines() if l]
+    "The rows of `root/manifest.jsonl`, each a JSON object with a safe video id."
+    p,rows = Path(root)/'manifest.jsonl',[]
+    if not p.is_file(): raise InputError(root, "holds no manifest.jsonl: not a dataset folder made by emo-preprocess")
+    for n,l in enumerate(p.read_text().splitlines(), 1):
+        if not l.strip(): continue
+        try: r = json.loads(l)
+        except ValueError as e: raise InputError(p, f"line {n} is not JSON ({e})") from None
+        if not isinstance(r, dict): raise InputError(p, f"line {n} is not a JSON object")
+        check_id(r.get('id'), p, f"line {n}: "); rows.append(r)
+    return rows
 
 # %% ../nbs/07_data.ipynb #ca73a4a0
 def parse_shard(shard:str)->tuple:
@@ -285,29 +336,122 @@ def in_shard(vid:str, shard:str='0/1')->bool:
     i,N = parse_shard(shard)
     return zlib.crc32(vid.encode()) % N == i
 
+# %% ../nbs/07_data.ipynb #e5a0a19c
+VAE_SCALE = 8 # pixels per latent cell of the SD VAE
+
+def check_options(size:int, # side of the square crops
+                  workers:int, # parallel processes
+                  shard:str, # 'i/N'
+                 ):
+    "Refuse settings that would make every video fail, before any work starts."
+    if not (isinstance(size, int) and size > 0 and size % VAE_SCALE == 0):
+        raise InputError('--size', f"{size} is not a positive multiple of {VAE_SCALE} (the VAE's downsampling factor)")
+    if not (isinstance(workers, int) and workers >= 1): raise InputError('--workers', f"{workers} is not a number of processes (1 or more)")
+    parse_shard(shard)
+
+# %% ../nbs/07_data.ipynb #d516b28d
+_held = set() # (folder, shard) locks this process holds: a run holding one may call what takes it again
+
+@contextmanager
+def folder_lock(out_dir, # the dataset folder (created)
+                shard:str='0/1', # the shard the run writes: the other shards of N may run beside it
+               ):
+    "Hold the write lock of `out_dir` (or of one of its shards) for the block; fail at once if another run holds it."
+    (i,N),d = parse_shard(shard),Path(out_dir)
+    if d.exists() and not d.is_dir(): raise InputError(d, "is a file, not a folder")
+    d.mkdir(parents=True, exist_ok=True); key = (d.resolve(), i, N)
+    if key in _held: yield; return
+    with ExitStack() as held:
+        _flock(held, d/'.lock', shared=N > 1)
+        if N > 1: _flock(held, d/f'.lock-{i}-of-{N}')
+        _held.add(key); held.callback(_held.discard, key)
+        yield
+
+def _flock(stack:ExitStack, p:Path, shared:bool=False):
+    "Lock file `p` until `stack` closes, or raise naming the runs that hold it; an exclusive holder writes its pid in it."
+    f = stack.enter_context(open(p, 'a+'))
+    try: fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError: raise InputError(p.parent, f"another emo-preprocess is writing here (pid {_lock_holders(p.parent)})") from None
+    f.truncate(0)
+    if not shared: f.write(str(os.getpid())); f.flush()
+
+def _lock_holders(d:Path)->str:
+    "The pids in the lock files of folder `d` that a run holds now."
+    pids = []
+    for p in sorted(d.glob('.lock*')):
+        with open(p) as f:
+            try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError: pids.append(f.read().strip())
+    return ', '.join(filter(None, pids)) or 'unknown'
+
+# %% ../nbs/07_data.ipynb #df5c7dcf
+def _recorded(out_dir)->dict:
+    "The settings `out_dir` was made with: its dataset.json, or for a folder made before that file, the size of its videos."
+    if (p := Path(out_dir)/'dataset.json').exists(): return _read_json(p)
+    meta = next(iter(sorted(Path(out_dir).glob('videos/[!.]*/meta.json'))), None)
+    return {'size': _read_json(meta)['size']} if meta else {}
+
+def dataset_settings(out_dir, # the dataset folder
+                     size:int, # side of the square crops the run makes
+                     crop_scale:float=1.8, # crop side / longer side of the union of face boxes
+                     record:bool=True, # write dataset.json if the folder has none
+                    )->dict: # the folder's settings
+    "Check that a run's settings are those of the videos already in `out_dir`, and record them at the first run."
+    have,want = _recorded(out_dir),dict(size=size, crop_scale=crop_scale, fps=FPS)
+    if have.get('size', size) != size: raise InputError(out_dir, f"holds a {have['size']}-px dataset; this run asks for {size}")
+    if have.get('crop_scale', crop_scale) != crop_scale:
+        raise InputError(out_dir, f"holds crops of {have['crop_scale']} times the face box; this run asks for {crop_scale}")
+    if record and not (Path(out_dir)/'dataset.json').exists():
+        with atomic_write(Path(out_dir)/'dataset.json', 'w') as f: json.dump(want, f, indent=1)
+    return {**want, **have}
+
 # %% ../nbs/07_data.ipynb #1a1e5615
 def _failure_note(out_dir, vid)->Path: return Path(out_dir)/'failed'/f'{vid}.json'
 def _is_done(out_dir, vid)->bool: return (Path(out_dir)/'videos'/vid/'meta.json').exists()
 
+class PreprocessStopped(EMOError):
+    "A problem that is not the input's (a full disk, a folder removed under the run, a bug): the run stops, its finished videos stay."
+
+def _one_line(e:BaseException)->str:
+    "An exception in one line: 'file: problem' for an OS error that names its file, else its type and message."
+    if isinstance(e, EMOError): s = str(e)
+    elif isinstance(e, OSError) and e.filename: s = f"{e.filename}: {e.strerror or e}"
+    else: s = f"{type(e).__name__}: {e}"
+    return next((l.strip() for l in s.splitlines() if l.strip()), s)
+
 def _run_one(job)->dict:
-    "Preprocess one video; a failure becomes a row (and a note in failed/) instead of an exception."
+    "Preprocess one video; a problem with the input becomes a row (and a note in failed/), anything else stops the run."
     src,vid,rel,out_dir,kwargs = job
-    try:
-        row = _row(preprocess_video(src, out_dir, vid, source=rel, **kwargs), status='done')
-        _failure_note(out_dir, vid).unlink(missing_ok=True)
-    except Exception as e:
+    try: return _preprocess_or_note(src, vid, rel, out_dir, kwargs)
+    except Exception as e: raise PreprocessStopped(f"{src}: {_one_line(e)} (the run stopped; the finished videos are kept)") from e
+
+def _preprocess_or_note(src, vid, rel, out_dir, kwargs)->dict:
+    "The manifest row of one video: done, or failed for a reason the failure note in failed/ keeps."
+    try: row = _row(preprocess_video(src, out_dir, vid, source=rel, **kwargs), status='done')
+    except InputError as e:
         row = _row(dict(id=vid, source=rel), status='failed', error=f"{type(e).__name__}: {e}")
         with atomic_write(_failure_note(out_dir, vid), 'w') as f: json.dump(row, f)
+        return row
+    _failure_note(out_dir, vid).unlink(missing_ok=True)
     return row
 
 # %% ../nbs/07_data.ipynb #a0c578ed
+def _worker_init():
+    "Set up a pool worker: one torch thread, and exit as soon as the process that started the pool is gone."
+    torch.set_num_threads(1)
+    parent = multiprocessing.parent_process()
+    def watch(): multiprocessing.connection.wait([parent.sentinel]); os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
 def _map(f, items:list, workers:int):
     "`f` over `items` in `workers` processes (in this one if `workers` <= 1), yielding results as they finish."
     if workers <= 1: yield from map(f, items); return
     ctx = multiprocessing.get_context('forkserver' if 'forkserver' in multiprocessing.get_all_start_methods() else 'spawn')
     if ctx.get_start_method() == 'forkserver': ctx.set_forkserver_preload([f.__module__])
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=torch.set_num_threads, initargs=(1,)) as ex:
-        yield from (fut.result() for fut in as_completed([ex.submit(f, x) for x in items]))
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex:
+        futures = [ex.submit(f, x) for x in items]
+        try: yield from (fut.result() for fut in as_completed(futures))
+        finally: ex.shutdown(cancel_futures=True)  # after an error, no new video starts
 
 # %% ../nbs/07_data.ipynb #469b2dc2
 def preprocess_folder(in_dir, # folder of videos, searched recursively
@@ -317,16 +461,42 @@ def preprocess_folder(in_dir, # folder of videos, searched recursively
                       shard:str='0/1', # 'i/N': only the videos of shard i of N
                       retry_failed:bool=False, # try the videos that failed before again
                       progress:bool=True, # show a progress bar
-                      **kwargs, # passed to `preprocess_video`: crop_scale, crf, track_size, chunk, max_gap
+                      crop_scale:float=1.8, # crop side / longer side of the union of face boxes
+                      **kwargs, # passed to `preprocess_video`: crf, track_size, chunk, max_gap
                      )->list: # the manifest rows of everything in `out_dir`
     "Preprocess the videos of `in_dir` not yet done into `out_dir`, then rebuild the manifest."
     in_dir,out_dir = Path(in_dir),Path(out_dir)
-    jobs = [(in_dir/rel, vid, rel.as_posix(), out_dir, dict(size=size, **kwargs))
-            for vid,rel in list_videos(in_dir).items() if in_shard(vid, shard) and not _is_done(out_dir, vid)
-            and (retry_failed or not _failure_note(out_dir, vid).exists())]
-    bar = tqdm(_map(_run_one, jobs, workers), total=len(jobs), desc='preprocess', unit='video', disable=not progress)
-    for row in bar: bar.set_postfix_str(f"{row['id']}: {row['status']}")
-    return write_manifest(out_dir)
+    check_options(size, workers, shard); videos = list_videos(in_dir, skip=out_dir)
+    if not videos: raise InputError(in_dir, f"holds no videos ({', '.join(VIDEO_EXTS)})")
+    with folder_lock(out_dir, shard):
+        dataset_settings(out_dir, size, crop_scale)
+        jobs = [(in_dir/rel, vid, rel.as_posix(), out_dir, dict(size=size, crop_scale=crop_scale, **kwargs))
+                for vid,rel in videos.items() if in_shard(vid, shard) and not _is_done(out_dir, vid)
+                and (retry_failed or not _failure_note(out_dir, vid).exists())]
+        with tqdm(total=len(jobs), desc='preprocess', unit='video', disable=not progress) as bar:
+            try:
+                for row in _map(_run_one, jobs, workers): bar.update(); bar.set_postfix_str(f"{row['id']}: {row['status']}")
+            except BrokenProcessPool:
+                raise PreprocessStopped(f"{out_dir}: a worker process died (killed, or out of memory); the finished videos are kept") from None
+        return write_manifest(out_dir)
+
+# %% ../nbs/07_data.ipynb #295c26a9
+def dataset_face_stats(root, # a dataset folder made by `preprocess_folder`
+                       f:int=12, # frames per training clip
+                      )->dict: # crop_scale, mask_scale [sx, sy], clip_frames, videos
+    "Medians over the finished videos of `root` of their `face_stats`: what inference scales one photo's face box by."
+    root = Path(root)
+    stats = [_video_face_stats(root/'videos'/r['id'], f) for r in read_manifest(root) if r.get('status') == 'done']
+    if not stats: raise InputError(root, "holds no finished video")
+    med = lambda k: np.median([s[k] for s in stats], 0)
+    return dict(crop_scale=round(float(med('crop_scale')), 4), mask_scale=[round(float(s), 4) for s in med('mask_scale')],
+                clip_frames=f, videos=len(stats))
+
+def _video_face_stats(d:Path, f:int)->dict:
+    "`face_stats` of a finished video folder: from its meta.json, or from track.npz where meta.json predates them."
+    meta = _read_json(d/'meta.json')
+    if meta.get('face_stats', {}).get('clip_frames') == f: return meta['face_stats']
+    with np.load(d/'track.npz') as z: return face_stats(z['boxes'], meta['size'], f)
 
 # %% ../nbs/07_data.ipynb #458e62f9
 def to_pixels(frames)->torch.Tensor:
@@ -348,21 +518,14 @@ def encode_frames(vae, # diffusers AutoencoderKL
     return encode_pixels(vae, to_pixels(frames)).cpu()
 
 # %% ../nbs/07_data.ipynb #79e84c03
-@torch.no_grad()
-def encode_audio(encoder, # emo_repro.audio.AudioEncoder
-                 wave:np.ndarray, # (T * 640,) float at 16 kHz
-                 num_frames:int, # T
-                 chunk:int=750, # frames per wav2vec call (30 s)
-                 context:int=25, # frames of audio either side of a chunk (1 s)
-                )->torch.Tensor: # (T, L, D) on the CPU
-    "wav2vec features of a whole sound track at 25 fps, in chunks with context."
-    wave,out = torch.as_tensor(wave, dtype=torch.float32),[]
-    dev = next(encoder.parameters()).device
-    for a in range(0, num_frames, chunk):
-        b = min(a + chunk, num_frames); lo,hi = max(a - context, 0),min(b + context, num_frames)
-        feats = encoder(wave[lo*SAMPLES_PER_FRAME:hi*SAMPLES_PER_FRAME].to(dev), hi - lo)[0]  # (hi-lo, L, D)
-        out.append(feats[a-lo:b-lo].float().cpu())
-    return torch.cat(out)
+def track_features(encoder, # emo_repro.audio.AudioEncoder
+                   d:Path, # a preprocessed video's folder, with audio.wav
+                   num_frames:int, # T
+                   stats:tuple|None=None, # (mean, std) of the whole audio.wav; None: read it
+                  )->TrackFeatures:
+    "wav2vec features of a preprocessed video's sound track, computed on demand (chapter 01's `TrackFeatures`)."
+    stats = wave_stats(read_wav(d/'audio.wav')) if stats is None else stats
+    return TrackFeatures(encoder, lambda a, b: read_wav(d/'audio.wav', a, b), num_frames, stats, FPS)
 
 # %% ../nbs/07_data.ipynb #8e34f876
 def _pending(out_dir, name:str, shard:str='0/1', need_audio:bool=False)->list:
@@ -376,12 +539,12 @@ def cache_latents(out_dir, vae, shard:str='0/1', batch_size:int=8, progress:bool
         lat = torch.cat([encode_frames(vae, b) for b in _batches(iter_frames(d/'frames.mp4'), batch_size)])
         with atomic_path(d/'latents.safetensors') as t: save_file({'latents': lat.half().contiguous()}, t)
 
-def cache_audio_features(out_dir, encoder, shard:str='0/1', progress:bool=True, **kwargs):
-    "Add audio_features.safetensors to the finished videos of `shard` with sound that lack it."
+def cache_audio_features(out_dir, encoder, shard:str='0/1', progress:bool=True):
+    "Add audio_features.safetensors (T, L, D) to the finished videos of `shard` with sound that lack it."
     for d in tqdm(_pending(out_dir, 'audio_features.safetensors', shard, need_audio=True), desc='audio features',
                   unit='video', disable=not progress):
-        wave = read_wav(d/'audio.wav')
-        feats = encode_audio(encoder, wave, len(wave)//SAMPLES_PER_FRAME, **kwargs)
+        T = json.loads((d/'meta.json').read_text())['num_frames']
+        feats = track_features(encoder, d, T).features(0, T)
         with atomic_path(d/'audio_features.safetensors') as t: save_file({'audio_features': feats.half().contiguous()}, t)
 
 # %% ../nbs/07_data.ipynb #27726ca6
@@ -391,11 +554,26 @@ def load_vae(name_or_path:str):
     try: return AutoencoderKL.from_pretrained(name_or_path)
     except OSError: return AutoencoderKL.from_pretrained(name_or_path, subfolder='vae')
 
+# %% ../nbs/07_data.ipynb #bfa8c8fa
+def _load_model(load, # e.g. `load_vae`
+                spec:str, # a folder, or a hub id
+                what:str, # what it is, for the message
+               ):
+    "`load(spec)`, or an InputError in one line; a mistyped path says 'no such folder' instead of asking the hub."
+    spec = local_or_hub(spec, what)
+    try: return load(spec)
+    except Exception as e: raise InputError(spec, f"cannot be loaded as a {what} ({_one_line(e)})") from None
+
+def _device(device:str|None)->torch.device:
+    "The device the caches are computed on: `device`, by default cuda where there is one (chapter 00's `check_device`)."
+    try: return torch.device(check_device(device))
+    except InputError as e: raise InputError('--device', e.problem) from None
+
 # %% ../nbs/07_data.ipynb #132d49e4
 @call_parse
 def emo_preprocess(in_dir:str, # folder of videos (mp4, mov, mkv, webm), searched recursively
                    out_dir:str, # dataset folder; a re-run resumes where the last one stopped
-                   size:int=512, # side of the square face crops
+                   size:int=None, # side of the square face crops; default: the folder's, or 512 for a new one
                    workers:int=2, # parallel processes
                    shard:str='0/1', # i/N: process only shard i of N (several machines, one dataset)
                    latents:bool=False, # cache VAE latents (needs --vae)
@@ -406,27 +584,33 @@ def emo_preprocess(in_dir:str, # folder of videos (mp4, mov, mkv, webm), searche
                    device:str=None, # where the VAE and wav2vec run; default cuda if available
                   ):
     "Preprocess a folder of talking-head videos into an EMO training dataset."
-    if latents and not vae: raise CliError('--latents needs --vae')
-    if audio_features and not wav2vec: raise CliError('--audio-features needs --wav2vec')
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    rows = preprocess_folder(in_dir, out_dir, size, workers, shard, retry_failed)
-    if latents: cache_latents(out_dir, load_vae(vae).to(device), shard)
-    if audio_features: cache_audio_features(out_dir, AudioEncoder.from_pretrained(wav2vec).to(device), shard)
-    if latents or audio_features: rows = write_manifest(out_dir)
+    if latents != bool(vae): raise CliError('--latents needs --vae' if latents else '--vae is only used with --latents')
+    if audio_features != bool(wav2vec): raise CliError('--audio-features needs --wav2vec' if audio_features else '--wav2vec is only used with --audio-features')
+    try:
+        check_options(512 if size is None else size, workers, shard); _folder(in_dir)
+        dev = _device(device) if latents or audio_features else None
+        with folder_lock(out_dir, shard):
+            size = _recorded(out_dir).get('size', 512) if size is None else size
+            dataset_settings(out_dir, size, record=False)
+            vae = vae and _load_model(load_vae, vae, 'VAE')
+            encoder = wav2vec and _load_model(AudioEncoder.from_pretrained, wav2vec, 'wav2vec2 model')
+            rows = preprocess_folder(in_dir, out_dir, size, workers, shard, retry_failed)
+            if latents: cache_latents(out_dir, vae.to(dev), shard)
+            if audio_features: cache_audio_features(out_dir, encoder.to(dev), shard)
+            if latents or audio_features: rows = write_manifest(out_dir)
+    except (EMOError, OSError) as e: raise CliError(_one_line(e)) from None
     failed = [r for r in rows if r['status'] == 'failed']
     print(f"{len(rows) - len(failed)} videos done, {len(failed)} failed: {Path(out_dir)/'manifest.jsonl'}")
     for r in failed: print(f"  {r['id']}: {r['error']}")
     return rows
 
 # %% ../nbs/07_data.ipynb #4964d01f
-VAE_SCALE = 8 # pixels per latent cell of the SD VAE
-
 class VideoDataset(torch.utils.data.Dataset):
     "Stages 2 and 3: n motion + f target frames, an outside reference frame, face mask, speeds and audio."
     def __init__(self, root, # a dataset folder made by `preprocess_folder`
-                 n:int=4, # motion frames before the targets
-                 f:int=12, # target frames
-                 m:int=2, # audio window half-width
+                 n:int, # motion frames before the targets
+                 f:int, # target frames
+                 m:int, # audio window half-width: the model's `audio_window // 2`
                  audio:bool=True, # serve audio; only videos with sound are used
                  latents:bool=False, # serve cached VAE latents instead of pixels
                  audio_encoder=None, # computes audio features of videos that have none cached
@@ -444,14 +628,14 @@ class VideoDataset(torch.utils.data.Dataset):
         self.rows = rows
         self.features = audio and (audio_encoder is not None or all(r['audio_features'] for r in rows))
         self.ends = np.cumsum([(r['num_frames'] - n - f) // stride + 1 for r in rows])  # items end after each video
-        self._tracks = {}
+        self._tracks,self._stats = {},{}
 
     def __len__(self): return int(self.ends[-1])
 
 class ImageDataset(VideoDataset):
     "Stage 1: a target frame (f = 1), a reference frame from elsewhere in the same video, the target's face mask."
     def __init__(self, root, latents:bool=False, seed:int=0, **kwargs):
-        super().__init__(root, n=0, f=1, audio=False, latents=latents, seed=seed, **kwargs)
+        super().__init__(root, n=0, f=1, m=0, audio=False, latents=latents, seed=seed, **kwargs)
 
 # %% ../nbs/07_data.ipynb #937841f4
 @patch
@@ -486,15 +670,12 @@ def _frames(self:VideoDataset, d:Path, start:int, ref:int)->tuple:
 
 @patch
 def _audio_features(self:VideoDataset, d:Path, a:int, T:int)->torch.Tensor:
-    "Windows (f, 2m+1, L, D) of the features of frames a-m ... a+f-1+m: exactly those of the whole video."
-    m,f = self.m,self.f
-    lo,hi = max(a - m, 0),min(a + f + m, T)
+    "Windows (f, 2m+1, L, D) of targets a ... a+f-1: cached, or computed as for the cache (chapter 01's one path)."
     if (d/'audio_features.safetensors').exists():
-        with safe_open(d/'audio_features.safetensors', 'pt') as s: x = s.get_slice('audio_features')[lo:hi].float()
-    else:
-        c0,c1 = max(lo - FPS, 0),min(hi + FPS, T)  # with 1 s of real audio either side
-        x = encode_audio(self.encoder, read_wav(d/'audio.wav', c0*SAMPLES_PER_FRAME, c1*SAMPLES_PER_FRAME), c1 - c0)[lo-c0:hi-c0]
-    return audio_windows(x, m)[a-lo:a-lo+f]  # edges replicated only at the video's ends
+        with safe_open(d/'audio_features.safetensors', 'pt') as s:
+            x = s.get_slice('audio_features'); return clip_windows(lambda lo, hi: x[lo:hi].float(), T, a, self.f, self.m)
+    if d.name not in self._stats: self._stats[d.name] = wave_stats(read_wav(d/'audio.wav'))  # the whole track's, once
+    return clip_windows(track_features(self.encoder, d, T, self._stats[d.name]).features, T, a, self.f, self.m)
 
 # %% ../nbs/07_data.ipynb #7907264f
 @patch

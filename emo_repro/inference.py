@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/inference.html.md"""
 
 # %% ../nbs/10_inference.ipynb #4bad19c1
 from __future__ import annotations
-import json
+import json, math, os
 from dataclasses import dataclass
 from pathlib import Path
 import av
@@ -20,26 +20,29 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-from .core import AudioError, ImageError, InputError, NoFaceError, asset, drop_condition
-from .audio import AudioEncoder, audio_windows, load_audio, num_video_frames, tiny_wav2vec_config
+from .core import AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
+from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames, tiny_wav2vec_config
 from .head_speed import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
 from .reference_attention import ReferenceFeatures, perturb_zero_init
 from .backbone import EMOUNet, LoadReport
 from .data import FPS, crop_frame, encode_frames, load_vae, square_crop, write_video
-from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tiny_vae, TrainConfig, model_folder,
-                                build_vae, build_audio_encoder)
+from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tiny_vae, model_folder,
+                                checkpoint_config, read_train_state, build_vae, build_audio_encoder)
 
 # %% auto #0
-__all__ = ['load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline', 'EMOPipelineOutput', 'mp4_audio',
-           'load_pipeline', 'emo_generate']
+__all__ = ['OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline', 'scale_box',
+           'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights', 'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
-def load_image(path, # image file (png, jpg, webp, ...)
+def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
               )->np.ndarray: # uint8 RGB (H, W, 3)
     "Read an image as RGB, honouring its EXIF orientation; `ImageError` if it cannot be read."
     try:
-        with Image.open(path) as im: return np.asarray(ImageOps.exif_transpose(im).convert('RGB'))
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'): im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))  # 16 bits to 8
+            return np.asarray(im.convert('RGB'))
     except (UnidentifiedImageError, OSError) as e: raise ImageError(path, f'cannot read image ({e})') from None
 
 # %% ../nbs/10_inference.ipynb #14ee0384
@@ -52,15 +55,20 @@ def _detect_face(image:np.ndarray)->np.ndarray|None:
     b,(H,W) = max(found, key=lambda d: d.score[0]).location_data.relative_bounding_box,image.shape[:2]
     return np.array([b.xmin*W, b.ymin*H, (b.xmin + b.width)*W, (b.ymin + b.height)*H], np.float32)
 
+def _regions(image:np.ndarray):
+    "Where to look for a face, (x0, y0, w, h), in order: the whole picture, around a detected face, squares along a long picture."
+    H,W = image.shape[:2]; yield 0, 0, W, H
+    if (near := _detect_face(image)) is not None: x0,y0,side = square_crop(near, (H, W), 3.0); yield x0, y0, side, side
+    s,L = min(H, W),max(H, W)
+    if L > 1.5 * s:
+        for a in sorted({*range(0, L - s, s // 2), L - s}): yield (a, 0, s, s) if W > H else (0, a, s, s)
+
 def find_face(image:np.ndarray, # uint8 RGB (H, W, 3)
               source='image', # named in errors
              )->np.ndarray: # (4,) xyxy in `image` pixels
-    "The face-mesh box of the face in `image`, looking closer where the face is small."
-    try: return track_faces(image[None], source=source).boxes[0]
-    except NoFaceError: pass
-    if (near := _detect_face(image)) is not None:
-        x0,y0,side = square_crop(near, image.shape[:2], 3.0)
-        try: return track_faces(image[None, y0:y0+side, x0:x0+side], source=source).boxes[0] + np.float32([x0, y0, x0, y0])
+    "The face-mesh box of the face in `image`, looking closer where the face is small or the picture long."
+    for x0,y0,w,h in _regions(image):
+        try: return track_faces(image[None, y0:y0+h, x0:x0+w], source=source).boxes[0] + np.float32([x0, y0, x0, y0])
         except NoFaceError: pass
     raise NoFaceError(source, 'no face found in the image')
 
@@ -101,10 +109,13 @@ class EMOPipeline(DiffusionPipeline):
     def __init__(self, vae:AutoencoderKL, unet:EMOUNet, wav2vec:Wav2Vec2Model,
                  feature_extractor:Wav2Vec2FeatureExtractor, scheduler:DDIMScheduler,
                  clip_length:int=12, # f: frames per clip the temporal layers were trained on
-                 motion_frames:int=4): # n: motion frames they were trained with
+                 motion_frames:int=4, # n: motion frames they were trained with
+                 crop_scale:float=1.8, # crop side / a single face box's longer side, as in the training data
+                 mask_scale=(1., 1.)): # (x, y) growth of a clip's union of face boxes over one box, as in the training data
         super().__init__()
         self.register_modules(vae=vae, unet=unet, wav2vec=wav2vec, feature_extractor=feature_extractor, scheduler=scheduler)
-        self.register_to_config(clip_length=clip_length, motion_frames=motion_frames)
+        self.register_to_config(clip_length=clip_length, motion_frames=motion_frames, crop_scale=float(crop_scale),
+                                mask_scale=[float(s) for s in mask_scale])
 
     @property
     def vae_scale_factor(self)->int: return 2 ** (len(self.vae.config.block_out_channels) - 1) # pixels per latent cell
@@ -121,16 +132,35 @@ def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
         vae,w2v = tiny_vae(seed).eval(),Wav2Vec2Model(tiny_wav2vec_config()).eval() # the VAE tiny training uses
     return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**SD15_NOISE_SCHEDULE, set_alpha_to_one=False))
 
+# %% ../nbs/10_inference.ipynb #d9926bfb
+def scale_box(box, # xyxy
+              scale, # (x, y) factors, or one number
+             )->np.ndarray: # (4,) xyxy
+    "`box` grown about its centre by `scale`."
+    box = np.asarray(box, np.float32); c,half = (box[:2] + box[2:]) / 2,(box[2:] - box[:2]) / 2 * np.float32(scale)
+    return np.concatenate([c - half, c + half])
+
+@patch
+def reference_crop(self:EMOPipeline, image:np.ndarray, size:int, face_box=None, source='image')->tuple:
+    "The reference square and its face box, cut as the training videos were (`crop_scale` times the face box)."
+    return face_crop(image, size, face_box, self.config.crop_scale, source)
+
+@patch
+def face_mask(self:EMOPipeline, face_box, # xyxy in crop pixels
+              image_size, latent_size, margin:float=0.1)->torch.Tensor: # (1, h, w)
+    "The face locator's mask of a still face: its box grown as a training clip's union grows (`mask_scale`), plus `margin`."
+    return box_mask(union_box(scale_box(face_box, self.config.mask_scale), margin, image_size), image_size, latent_size)
+
 # %% ../nbs/10_inference.ipynb #3f0c4b1c
 @patch
-def encode_audio(self:EMOPipeline, wave:np.ndarray, # (samples,) float at `feature_extractor.sampling_rate`
-                 num_frames:int, # T
-                )->torch.Tensor: # (T, 2m+1, L, D)
-    "wav2vec2 features of the whole track, one per video frame, windowed ±m frames."
+def track_features(self:EMOPipeline, wave:np.ndarray, # (samples,) float at `feature_extractor.sampling_rate`
+                   num_frames:int, # T
+                   fps:float=FPS, # video frame rate
+                  )->TrackFeatures:
+    "wav2vec2 features of the whole track, one per video frame, computed a chunk at a time as clips ask for them."
     enc = AudioEncoder(self.wav2vec)
     if enc.num_layers != self.unet.config.audio_layers: raise ValueError(f"wav2vec2 has {enc.num_layers} blocks, the EMOUNet expects {self.unet.config.audio_layers}")
-    wave = np.pad(wave, (0, max(0, enc.field - len(wave))))             # at least one wav2vec2 frame
-    return audio_windows(enc(torch.from_numpy(wave).to(self.device), num_frames)[0], m=self.unet.config.audio_window // 2)
+    return TrackFeatures.from_wave(enc, wave, num_frames, fps)
 
 @patch
 def read_audio(self:EMOPipeline, audio, # a file PyAV decodes, or a float waveform at `feature_extractor.sampling_rate`
@@ -139,6 +169,7 @@ def read_audio(self:EMOPipeline, audio, # a file PyAV decodes, or a float wavefo
     if isinstance(audio, (str, Path)): return load_audio(audio, sr=self.feature_extractor.sampling_rate)
     wave = np.asarray(audio, np.float32)
     if wave.ndim != 1 or not len(wave): raise AudioError('audio', f'expected a non-empty mono waveform, got shape {wave.shape}')
+    if not np.isfinite(wave).all(): raise AudioError('audio', 'the waveform holds NaN or infinite samples')
     return wave
 
 # %% ../nbs/10_inference.ipynb #5b395cc5
@@ -195,41 +226,45 @@ def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w)
 @dataclass
 class EMOPipelineOutput(BaseOutput):
     "What `EMOPipeline` returns."
-    frames:np.ndarray # uint8 (T, H, W, 3), T = round(duration * fps)
-    latents:torch.Tensor # every generated latent frame (1, 4, clips * f, h, w), discarded tail included
+    frames:np.ndarray|None # uint8 (T, H, W, 3), T = round(duration * fps); None when streamed to an MP4 only
+    latents:torch.Tensor|None # every generated latent frame (1, 4, clips * f, h, w), discarded tail included; None with `frames`
+    num_frames:int # T, frames of the video
     reference:np.ndarray # the face-centred reference crop (H, W, 3)
-    face_box:np.ndarray # the face box in the crop (4,) xyxy, the face locator's mask
+    face_box:np.ndarray # the face box in the crop (4,) xyxy; the face locator's mask grows from it
     path:Path|None=None # the MP4, when one was written
 
 # %% ../nbs/10_inference.ipynb #bc29b7bc
 @patch
 @torch.no_grad()
-def generate(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3) uint8
-             face_box:np.ndarray, # (4,) xyxy in crop pixels
-             windows:torch.Tensor, # audio windows of every frame (T, 2m+1, L, D)
-             num_inference_steps:int=40, guidance_scale:float=3.5, speed:float=1.0, seed:int=0,
-             clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1,
-            )->tuple: # frames (T, H, W, 3) uint8, latents (1, 4, clips * f, h, w)
-    "Generate the video clip by clip, each continuing from the previous one's last `motion_frames` latents."
-    clip_length,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
-    dev,dt,(H,W),T = self.device,self.unet.dtype,reference.shape[:2],len(windows)
+def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3) uint8
+                   face_box:np.ndarray, # (4,) xyxy in crop pixels
+                   audio:TrackFeatures, # the sound track's features, T = len(audio) frames
+                   num_inference_steps:int=40, guidance_scale:float=3.5, speed:float=1.0, seed:int=0,
+                   clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1):
+    "Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the previous one's last `motion_frames`."
+    f,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
+    dev,dt,(H,W),T,m = self.device,self.unet.dtype,reference.shape[:2],len(audio),self.unet.config.audio_window // 2
     h,w = H // self.vae_scale_factor,W // self.vae_scale_factor
-    drop = torch.tensor([False, True] if guidance_scale > 1 else [False], device=dev)
+    drop = torch.tensor([False, True] if guidance_scale != 1 else [False], device=dev)
     ref = self.reference_features(encode_frames(self.vae, reference[None]).to(dev, dt), drop)
-    mask = box_mask(union_box(face_box, face_margin, (H, W)), (H, W), (h, w)).to(dev, dt)
-    windows,g = windows.to(dev, dt),torch.Generator().manual_seed(seed)
+    mask = self.face_mask(face_box, (H, W), (h, w), face_margin).to(dev, dt)
+    g = torch.Generator().manual_seed(seed)
     self.scheduler.set_timesteps(num_inference_steps, device=dev)
-    latents,frames = [torch.zeros(1, 4, n, h, w, device=dev, dtype=dt)],[] # zero motion frames before the first clip
-    clips = clip_schedule(T, clip_length, n)
+    last = torch.zeros(1, 4, n, h, w, device=dev, dtype=dt)                                    # zero motion frames before the first clip
+    clips = clip_schedule(T, f, n)
     with self.progress_bar(total=len(clips) * num_inference_steps) as bar:
         for c in clips:
-            last = latents[-1][:, :, latents[-1].shape[2] - n:]                                               # the last n (none when n = 0)
-            motion = rearrange(last, '1 c n h w -> 1 n c h w')                                               # (1, n, 4, h, w)
-            audio = windows[torch.arange(c.start, c.start + clip_length).clamp(max=T - 1)]                   # (f, 2m+1, L, D)
-            noise = randn_tensor((1, 4, clip_length, h, w), generator=g, device=dev, dtype=dt)
-            latents.append(self.denoise_clip(noise, self.clip_conditions(ref, motion, audio, speed, mask, drop), guidance_scale, bar))
-            frames.append(latents_to_frames(latents[-1][0, :, :c.keep], self.vae))
-    return np.concatenate(frames),torch.cat(latents[1:], 2)
+            motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w')       # the last n (none when n = 0)
+            windows = clip_windows(audio.features, T, c.start, f, m).to(dev, dt)             # (f, 2m+1, L, D)
+            noise = randn_tensor((1, 4, f, h, w), generator=g, device=dev, dtype=dt)
+            last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop), guidance_scale, bar)
+            yield latents_to_frames(last[0, :, :c.keep], self.vae),last
+
+@patch
+def generate(self:EMOPipeline, reference, face_box, audio:TrackFeatures, **kwargs)->tuple: # frames (T, H, W, 3), latents (1, 4, clips * f, h, w)
+    "All of `generate_clips` at once."
+    frames,latents = zip(*self.generate_clips(reference, face_box, audio, **kwargs))
+    return np.concatenate(frames),torch.cat(latents, 2)
 
 # %% ../nbs/10_inference.ipynb #bc9890a0
 def mp4_audio(audio, # the pipeline's `audio` argument: a file, or a waveform at `sr`
@@ -242,33 +277,78 @@ def mp4_audio(audio, # the pipeline's `audio` argument: a file, or a waveform at
     return load_audio(audio, sr=rate),rate
 
 # %% ../nbs/10_inference.ipynb #a972a7c2
+def _refuse(name:str, value, rule:str): raise InputError(name, f"{value!r} {rule}")
+
+def check_output(path)->Path:
+    "`path` as a place to write an MP4, refused at once if it cannot be one."
+    path = Path(path)
+    if path.suffix.lower() != '.mp4': _refuse('output_path', str(path), "is not an .mp4 file name")
+    if path.is_dir(): _refuse('output_path', str(path), "is a folder, not a file name")
+    parent = next(p for p in [path.parent, *path.parent.parents] if p.exists())  # the folders below it get created
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK): _refuse('output_path', str(path), f"cannot be written: {parent} is not a writable folder")
+    return path
+
+@patch
+def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path):
+    "Refuse, before any work, every option the pipeline cannot honour, with one line naming it."
+    whole = lambda v, lo, hi=math.inf: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and lo <= v <= hi
+    real = lambda v: isinstance(v, (int, float, np.number)) and math.isfinite(v)
+    lo,hi = (float(c) for c in self.unet.speed_encoder.centers[[0, -1]])
+    steps = self.scheduler.config.num_train_timesteps
+    if not whole(num_inference_steps, 1, steps): _refuse('num_inference_steps', num_inference_steps, f"is not a whole number of steps from 1 to {steps}")
+    if not (real(guidance_scale) and guidance_scale >= 0): _refuse('guidance_scale', guidance_scale, "is not a number >= 0 (1 = no guidance)")
+    if not (real(speed) and lo <= speed <= hi): _refuse('speed', speed, f"is outside the head speeds the model knows, {lo:g} to {hi:g} degrees per frame")
+    if not whole(seed, 0, 2**63 - 1): _refuse('seed', seed, "is not a whole number >= 0")
+    if not (real(fps) and fps > 0): _refuse('fps', fps, "is not a frame rate > 0")
+    if not whole(size, 1) or size % self.vae_scale_factor: _refuse('size', size, f"is not a positive multiple of the VAE's {self.vae_scale_factor} pixels per latent cell")
+    if clip_length is not None and not whole(clip_length, 1): _refuse('clip_length', clip_length, "is not a whole number of frames >= 1")
+    f = clip_length or self.config.clip_length
+    if motion_frames is not None and not whole(motion_frames, 0, f): _refuse('motion_frames', motion_frames, f"is not a whole number from 0 to the clip length {f}")
+    if output_path is not None: check_output(output_path)
+
+def _stream(clips, kept:list|None):
+    "The frames of `clips` one at a time, keeping each clip in `kept` unless it is None."
+    for clip in clips:
+        if kept is not None: kept.append(clip)
+        yield from clip[0]
+
+# %% ../nbs/10_inference.ipynb #5e184079
 @patch
 def __call__(self:EMOPipeline,
              image, # portrait: a file, or a uint8 RGB array (H, W, 3); any size and aspect ratio
              audio, # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's rate)
-             output_path=None, # write an MP4 (H.264 + AAC, the input audio) here
+             output_path=None, # write an MP4 (H.264 + AAC, the input audio) here, frame by frame as clips are made
              fps:int=FPS, # video frame rate (EMO is trained at 25)
              num_inference_steps:int=40, # DDIM steps per clip (paper: 40)
              guidance_scale:float=3.5, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
-             speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (buckets span 0 … 4)
+             speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
              face_box=None, # xyxy face box in `image` pixels; None: detected
              seed:int=0, # same seed, same video
              clip_length:int|None=None, # f, frames per clip; None: the model's (12)
              motion_frames:int|None=None, # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
              size:int|None=None, # side of the square video; None: the model's training resolution
+             return_frames:bool|None=None, # keep every frame in memory for the output; None: only when no MP4 is written
             )->EMOPipelineOutput:
     "A talking-head video of the face in `image` saying `audio`, one frame per 1/fps s of audio."
-    wave,size = self.read_audio(audio),size or self.resolution
+    size = self.resolution if size is None else size
+    self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path)
+    for src in (image, audio):  # writing over an input would destroy it
+        if output_path is not None and isinstance(src, (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
+            _refuse('output_path', str(output_path), "is an input of this run; choose another file name")
+    wave = self.read_audio(audio)
     T = num_video_frames(len(wave), self.feature_extractor.sampling_rate, fps)
     if T < 1: raise AudioError(audio if isinstance(audio, (str, Path)) else 'audio', f'{len(wave)} samples: shorter than half a video frame')
-    if size % self.vae_scale_factor: raise ValueError(f"size={size} is not a multiple of the VAE's {self.vae_scale_factor} pixels per latent cell")
     source = image if isinstance(image, (str, Path)) else 'image'
     image = load_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
-    reference,box = face_crop(image, size, face_box, source=source)
-    frames,latents = self.generate(reference, box, self.encode_audio(wave, T), num_inference_steps, guidance_scale,
-                                   speed, seed, clip_length, motion_frames)
+    reference,box = self.reference_crop(image, size, face_box, source)
+    kept = [] if (output_path is None if return_frames is None else return_frames) else None
+    frames = _stream(self.generate_clips(reference, box, self.track_features(wave, T, fps), num_inference_steps,
+                                         guidance_scale, speed, seed, clip_length, motion_frames), kept)
     if output_path is not None: write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
-    return EMOPipelineOutput(frames, latents, reference, box, None if output_path is None else Path(output_path))
+    else:
+        for _ in frames: pass  # generate, keeping every clip
+    out = (None, None) if kept is None else (np.concatenate([c[0] for c in kept]), torch.cat([c[1] for c in kept], 2))
+    return EMOPipelineOutput(*out, T, reference, box, None if output_path is None else Path(output_path))
 
 # %% ../nbs/10_inference.ipynb #5f91dae0
 @patch(cls_method=True)
@@ -289,30 +369,41 @@ def from_sd15(cls:EMOPipeline, sd15=SD15_SOURCES['sd15'], # SD1.5 repository: hu
 @patch(cls_method=True)
 def from_checkpoint(cls:EMOPipeline, path, # a training run folder (its newest checkpoint) or a checkpoint-<step> folder
                    )->EMOPipeline:
-    "A pipeline from an `emo-train` checkpoint, with the VAE, wav2vec2 and clip settings of its run."
-    model = model_folder(path)
-    state = model.parent/'train_state.json'
-    if not state.exists(): raise InputError(path, "not a training checkpoint (no train_state.json beside model/)")
-    cfg = TrainConfig(**json.loads(state.read_text())['config'])
-    fe = Wav2Vec2FeatureExtractor.from_pretrained(cfg.wav2vec) if cfg.wav2vec else Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
+    "A pipeline from an `emo-train` checkpoint, with the VAE, wav2vec2, clip settings and face geometry of its run; nothing is downloaded."
+    model,cfg = model_folder(path),checkpoint_config(path)  # every source the checkpoint names must be a local folder
+    w2v = cfg.source('wav2vec')
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(w2v) if w2v else Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
     f,n = (cfg.num_frames, cfg.motion_frames) if cfg.stage > 1 else (12, 4)
+    face = read_train_state(path).get('face_stats') or {}  # the training data's crop and mask geometry (chapter 07)
     return cls(build_vae(cfg).eval(), EMOUNet.from_pretrained(model).eval(), build_audio_encoder(cfg).wav2vec, fe,
-               DDIMScheduler.from_pretrained(model.parent/'scheduler', set_alpha_to_one=False), clip_length=f, motion_frames=n)
+               DDIMScheduler.from_pretrained(model.parent/'scheduler', set_alpha_to_one=False), clip_length=f, motion_frames=n,
+               crop_scale=face.get('crop_scale', 1.8), mask_scale=face.get('mask_scale', (1., 1.)))
 
 # %% ../nbs/10_inference.ipynb #f8f4704c
+def load_weights(weights:str)->EMOPipeline:
+    "The pipeline in a `save_pretrained` folder, an emo-train run or checkpoint, or a hub id; `InputError` naming `weights` otherwise."
+    src = local_or_hub(weights, 'weights'); p = Path(src)  # a mistyped path is "no such folder", not a hub id (chapter 00)
+    if not p.is_dir():
+        try: return EMOPipeline.from_pretrained(src)
+        except Exception as e: raise InputError(weights, f"no such folder, nor a model the Hugging Face Hub gave ({type(e).__name__})") from None
+    try: return EMOPipeline.from_pretrained(p) if (p/'model_index.json').exists() else EMOPipeline.from_checkpoint(p)
+    except InputError: raise
+    except Exception as e: raise InputError(weights, f"cannot be loaded: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
 def load_pipeline(weights:str='tiny', # 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an emo-train run/checkpoint
                   device:str|None=None, # default: cuda when available
                  )->EMOPipeline:
     "An EMOPipeline on `device`, in float16 on a GPU."
-    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    if weights == 'tiny': pipe = EMOPipeline.tiny(0)
-    elif (Path(weights)/'model_index.json').exists() or not Path(weights).exists(): pipe = EMOPipeline.from_pretrained(weights)
-    else: pipe = EMOPipeline.from_checkpoint(weights)  # an emo-train run or checkpoint folder
+    device = check_device(device)
+    pipe = EMOPipeline.tiny(0) if weights == 'tiny' else load_weights(weights)
     if device.startswith('cuda'):
         for m in (pipe.vae, pipe.unet, pipe.wav2vec): m.half()  # `pipe.to(dtype)` works too, with a warning per model
     return pipe.to(device)
 
 # %% ../nbs/10_inference.ipynb #532155e6
+OPTIONS = dict(num_inference_steps='--steps', guidance_scale='--guidance', speed='--speed', seed='--seed',
+               output_path='--out', device='--device') # the pipeline's argument names as the command spells them
+
 @call_parse
 def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: the bundled astronaut)
                  audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
@@ -325,8 +416,11 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
                  device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
                 ):
     "Generate a talking-head video of the face in IMAGE speaking AUDIO."
-    pipe = load_pipeline(weights, device)
-    try: res = pipe(image or asset('astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
-                    guidance_scale=guidance, speed=speed, seed=seed)
-    except InputError as e: raise CliError(str(e)) from e
-    print(f"{res.path}: {len(res.frames)} frames at {FPS} fps, {res.frames.shape[2]}x{res.frames.shape[1]}")
+    try:
+        check_output(out)  # before the weights load
+        pipe = load_pipeline(weights, device)
+        res = pipe(image or asset('astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
+                   guidance_scale=guidance, speed=speed, seed=seed)
+    except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
+    except (OSError, av.FFmpegError) as e: raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
+    print(f"{res.path}: {res.num_frames} frames at {FPS} fps, {res.reference.shape[1]}x{res.reference.shape[0]}")

@@ -6,8 +6,8 @@ Docs: https://emo-repro.github.io/emo_repro/training.html.md"""
 
 # %% ../nbs/09_training.ipynb #1898b8db
 from __future__ import annotations
-import json, os, re, shutil
-from dataclasses import asdict, dataclass, fields
+import errno, json, math, os, re, shutil
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Annotated
 import numpy as np
@@ -26,19 +26,22 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from huggingface_hub import save_torch_state_dict
+from safetensors import SafetensorError
 from transformers import Wav2Vec2Model
-from .core import InputError, atomic_write, drop_condition
+from .core import EMOError, InputError, atomic_write, drop_condition, local_or_hub
 from .audio import AudioEncoder, tiny_wav2vec_config
-from .backbone import STAGE_GROUPS, EMOUNet, read_pretrained
-from .data import ImageDataset, VideoDataset, encode_pixels, load_vae, read_manifest
+from .backbone import PRESETS, STAGE_GROUPS, EMOUNet, read_pretrained
+from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, load_vae, read_manifest
 
 # %% auto #0
-__all__ = ['SD15_SOURCES', 'SD15_NOISE_SCHEDULE', 'CHECKPOINT', 'TrainConfig', 'preset_settings', 'load_config',
-           'noise_scheduler', 'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents',
-           'stage_conditions', 'EMOTrainingModel', 'emo_loss', 'tiny_vae', 'make_optimizer', 'make_accelerator',
-           'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints',
-           'latest_checkpoint', 'save_weights', 'model_folder', 'build_unet', 'build_vae', 'build_audio_encoder',
-           'stage_dataset', 'emo_train']
+__all__ = ['AT_LEAST_0', 'AT_LEAST_1', 'POSITIVE', 'SHARE', 'LIMITS', 'CHOICES', 'SD15_SOURCES', 'SOURCES', 'SD15_NOISE_SCHEDULE',
+           'CHECKPOINT', 'NUMPY_ARRAYS', 'TrainConfig', 'of_type', 'preset_settings', 'load_config', 'noise_scheduler',
+           'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents', 'stage_conditions',
+           'EMOTrainingModel', 'emo_loss', 'tiny_vae', 'make_optimizer', 'make_accelerator', 'EMOTrainer',
+           'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints', 'latest_checkpoint',
+           'save_weights', 'write_error', 'model_folder', 'train_state_path', 'read_train_state', 'start_checkpoint',
+           'check_pickles', 'checkpoint_config', 'resume_config', 'build_unet', 'build_vae', 'build_audio_encoder',
+           'dataset_rows', 'stage_dataset', 'run_start', 'emo_train']
 
 # %% ../nbs/09_training.ipynb #b4608a27
 @dataclass
@@ -80,11 +83,29 @@ class TrainConfig:
     wav2vec:str|None=None          # wav2vec2 for audio features that are not cached; None: a tiny random one
 
     def __post_init__(self):
-        bad = [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in dict(stage=(1, 2, 3), mixed_precision=('no', 'fp16', 'bf16'),
-               prediction_type=('epsilon', 'v_prediction')).items() if getattr(self, k) not in v]
-        if self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
-        if self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
+        wrong = {f.name: f.type for f in fields(self) if not of_type(getattr(self, f.name), f.type)}
+        bad = [f"{k}={getattr(self, k)!r}, not {t}" for k,t in wrong.items()]
+        bad += [f"{k}={v!r}, not {LIMITS[k][1]}" for k in LIMITS if k not in wrong and (v := getattr(self, k)) is not None
+                and not (math.isfinite(v) and LIMITS[k][0](v))]
+        bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong and getattr(self, k) not in v]
+        if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
+        if not bad and self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
         if bad: raise InputError('TrainConfig', '; '.join(bad))
+
+# %% ../nbs/09_training.ipynb #3e2cef11
+def of_type(v, annotation:str)->bool:
+    "Whether `v` fits a TrainConfig annotation such as 'int', 'float' or 'str|None' (an int is a float, a bool is no number)."
+    kinds = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'None': type(None)}
+    return any(isinstance(v, kinds[t]) and not (isinstance(v, bool) and t != 'bool') for t in annotation.replace(' ', '').split('|'))
+
+AT_LEAST_0,AT_LEAST_1,POSITIVE,SHARE = (lambda v: v >= 0, '>= 0'),(lambda v: v >= 1, '>= 1'),(lambda v: v > 0, '> 0'),(lambda v: 0 <= v <= 1, 'in [0, 1]')
+LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE, max_grad_norm=POSITIVE,
+              weight_decay=AT_LEAST_0, ema_decay=(lambda v: 0 < v < 1, 'in (0, 1)'), motion_frames=AT_LEAST_0,
+              **dict.fromkeys(['num_frames', 'batch_size', 'micro_batch_size', 'max_steps', 'checkpoint_every', 'keep_checkpoints',
+                               'log_every', 'preview_steps'], AT_LEAST_1),
+              **dict.fromkeys(['lr_warmup_steps', 'preview_every', 'num_workers'], AT_LEAST_0),
+              **dict.fromkeys(['drop_reference', 'drop_audio', 'drop_both', 'drop_motion'], SHARE)) # (test, what it asks) of each number
+CHOICES = dict(stage=(1, 2, 3), model=tuple(PRESETS), mixed_precision=('no', 'fp16', 'bf16'), prediction_type=('epsilon', 'v_prediction'))
 
 # %% ../nbs/09_training.ipynb #376379db
 SD15_SOURCES = dict(sd15='stable-diffusion-v1-5/stable-diffusion-v1-5', motion_adapter='guoyww/animatediff-motion-adapter-v1-5-2',
@@ -113,10 +134,22 @@ def load_config(spec:str, # 'tiny', 'sd15', or a .json/.yaml file of TrainConfig
     path = Path(spec)
     if not path.is_file(): raise InputError(spec, "no such preset or config file (presets: 'tiny', 'sd15')")
     import yaml  # an accelerate dependency; JSON is YAML too
-    d = yaml.safe_load(path.read_text()) or {}
+    try: d = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(path, f"not valid YAML or JSON ({' '.join(str(e).split())})") from None
+    if not isinstance(d, dict): raise InputError(path, "holds no mapping of settings (lines such as `lr: 1.0e-5`)")
     if unknown := sorted(set(d) - {f.name for f in fields(TrainConfig)} - {'preset'}): raise InputError(path, f"unknown settings {unknown}")
-    if d.pop('stage', stage) != stage: raise InputError(path, f"is a stage-{d.get('stage')} config, the run is stage {stage}")
+    if (s := d.pop('stage', stage)) != stage: raise InputError(path, f"is a stage-{s} config, the run is stage {stage}")
     return TrainConfig.preset(d.pop('preset', 'tiny'), stage, **{**d, **overrides})
+
+# %% ../nbs/09_training.ipynb #ba330771
+SOURCES = ('sd15', 'motion_adapter', 'vae', 'wav2vec') # the TrainConfig settings that name pretrained weights
+
+@patch
+def source(self:TrainConfig, name:str)->str|None:
+    "Setting `name` (one of `SOURCES`) as `from_pretrained` takes it: a local folder or a hub id; None when unset."
+    v = getattr(self, name)
+    return None if v is None else local_or_hub(v, name)
 
 # %% ../nbs/09_training.ipynb #fab0aa46
 SD15_NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -250,8 +283,9 @@ class EMOTrainer:
                  unet:EMOUNet, # the model, e.g. from the previous stage's checkpoint
                  dataset, # items as `emo_repro.data`'s datasets serve them
                  out, # run folder: checkpoint-<step>/, logs/, previews/
-                 vae:AutoencoderKL|None=None): # frozen VAE: needed for pixel data and for decoded previews
-        self.cfg,self.out,self.step,self.history = cfg,Path(out),0,[]
+                 vae:AutoencoderKL|None=None, # frozen VAE: needed for pixel data and for decoded previews
+                 face_stats:dict|None=None): # the dataset's face statistics (`emo_repro.data.dataset_face_stats`), kept in every checkpoint
+        self.cfg,self.out,self.step,self.history,self.face_stats = cfg,Path(out),0,[],face_stats
         self.accelerator = acc = make_accelerator(cfg, self.out)
         if cfg.gradient_checkpointing: unet.enable_gradient_checkpointing()
         model = EMOTrainingModel(unet.train(), cfg.stage)
@@ -263,8 +297,7 @@ class EMOTrainer:
         self.model,self.opt,self.sched,self.loader = acc.prepare(model, opt, sched, loader)
         if not len(self.loader): raise InputError('dataset', f"{len(dataset)} items make no micro-batch of {cfg.micro_batch_size}")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.ema = None if cfg.ema_decay is None else EMAModel(self.params, decay=cfg.ema_decay)
-        if self.ema: acc.register_for_checkpointing(self.ema)
+        self.ema = None if cfg.ema_decay is None else EMAModel(self.params, decay=cfg.ema_decay)  # saved as model_ema/, see `save`
         self.vae = None if vae is None else vae.requires_grad_(False).eval().to(acc.device)
         self.noise = noise_scheduler(cfg.prediction_type)
         acc.register_save_state_pre_hook(lambda models, weights, d: weights.clear())  # weights go to model/, see `save`
@@ -393,102 +426,224 @@ def save_weights(unet:EMOUNet, # supplies the config
     save_torch_state_dict(state, folder, filename_pattern='diffusion_pytorch_model{suffix}.safetensors', max_shard_size='10GB')
 
 # %% ../nbs/09_training.ipynb #4e96c562
+def write_error(e:Exception, # what writing into `folder` raised
+                folder)->str|None:
+    "Why a write into `folder` failed, e.g. 'no space left on device'; None if `e` is no failed write."
+    code = e.errno if isinstance(e, OSError) else int(m[1]) if (m := re.search(r'os error (\d+)', str(e))) else None  # safetensors: '(os error 28)'
+    if code: return os.strerror(code).lower()
+    written = isinstance(e, (OSError, SafetensorError, RuntimeError))  # torch.save reports a full disk as a RuntimeError ('unexpected pos')
+    if written and shutil.disk_usage(folder).free < 2**24: return os.strerror(errno.ENOSPC).lower()
+    return str(e) if isinstance(e, OSError) else None
+
 @patch
 def save(self:EMOTrainer)->Path:
-    "Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints`."
-    acc,cfg = self.accelerator,self.cfg
-    final,tmp = self.out/f'checkpoint-{self.step}',self.out/f'.checkpoint-{self.step}.tmp'
+    "Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints`; a failed write leaves the earlier ones as they were."
+    acc,final,tmp = self.accelerator,self.out/f'checkpoint-{self.step}',self.out/f'.checkpoint-{self.step}.tmp'
     state = {k.removeprefix('unet.'): v for k,v in acc.get_state_dict(self.model).items()}  # every process: gathers shards
+    try: self.write_checkpoint(tmp, state)
+    except Exception as e:
+        why = write_error(e, self.out)
+        if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
+        if why is None: raise
+        raise EMOError(f"{final}: {why} while saving the checkpoint; the earlier checkpoints are intact") from None
     if acc.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_weights(self.unet, state, tmp/'model')
-        if self.ema: save_weights(self.unet, {**state, **dict(zip(self.trained, self.ema.shadow_params))}, tmp/'model_ema')
-        self.noise.save_config(tmp/'scheduler')
-    acc.wait_for_everyone()
-    acc.save_state(str(tmp/'state'))
-    if acc.is_main_process:
-        (tmp/'train_state.json').write_text(json.dumps(dict(step=self.step, stage=cfg.stage, config=asdict(cfg)), indent=1))
         os.replace(tmp, final)
-        for old in checkpoints(self.out)[:-cfg.keep_checkpoints]: shutil.rmtree(old)
+        for old in checkpoints(self.out)[:-self.cfg.keep_checkpoints]: shutil.rmtree(old)
     acc.wait_for_everyone()
     return final
 
-# %% ../nbs/09_training.ipynb #c3fd30d9
 @patch
-def resume(self:EMOTrainer, ckpt=None)->int:
-    "Continue from `ckpt` (default: the newest complete checkpoint in `out`); returns its step."
-    ckpt = Path(ckpt) if ckpt else latest_checkpoint(self.out)
-    if ckpt is None: raise InputError(self.out, "no complete checkpoint to resume from")
-    info = json.loads((ckpt/'train_state.json').read_text())
-    if info['stage'] != self.cfg.stage: raise InputError(ckpt, f"is a stage-{info['stage']} checkpoint; this run is stage {self.cfg.stage}")
-    if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED): self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
-    self.accelerator.load_state(str(ckpt/'state'))
-    self.step = info['step']
-    return self.step
+def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
+    "Everything a checkpoint holds, written into `folder`: weights `state`, EMA, schedule, accelerate's state, train_state.json."
+    acc,cfg = self.accelerator,self.cfg
+    if acc.is_main_process:
+        shutil.rmtree(folder, ignore_errors=True)
+        save_weights(self.unet, state, folder/'model')
+        if self.ema: save_weights(self.unet, {**state, **dict(zip(self.trained, self.ema.shadow_params))}, folder/'model_ema')
+        self.noise.save_config(folder/'scheduler')
+    acc.wait_for_everyone()
+    acc.save_state(str(folder/'state'))
+    if acc.is_main_process:
+        info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step if self.ema else None,
+                    face_stats=self.face_stats)
+        (folder/'train_state.json').write_text(json.dumps(info, indent=1))
 
-# %% ../nbs/09_training.ipynb #0e18d0e8
+# %% ../nbs/09_training.ipynb #8c75bb8f
 def model_folder(path)->Path:
     "The save_pretrained folder in a model folder, a checkpoint, or a run folder (its newest checkpoint)."
-    p = Path(path)
+    p = Path(local_or_hub(path, 'model or checkpoint', hub=False))
     if (p/'config.json').exists(): return p
     if (p/'model'/'config.json').exists(): return p/'model'
     if ck := latest_checkpoint(p): return ck/'model'
     raise InputError(path, "no model here: expected a model folder, a checkpoint-<step> folder, or a run folder with checkpoints")
 
+def train_state_path(path)->Path:
+    "The train_state.json of a run folder (its newest checkpoint), a checkpoint-<step> folder, or its model/ folder."
+    f = model_folder(path).parent/'train_state.json'
+    if not f.is_file(): raise InputError(path, "not an emo-train checkpoint (no train_state.json beside model/)")
+    return f
+
+def read_train_state(path)->dict:
+    "A checkpoint's train_state.json, checked to hold a step, a stage and a config."
+    f = train_state_path(path)
+    try: info = json.loads(f.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e: raise InputError(f, f"unreadable ({e})") from None
+    if not (isinstance(info, dict) and isinstance(info.get('step'), int) and info.get('stage') in (1, 2, 3) and isinstance(info.get('config'), dict)):
+        raise InputError(f, "is not an emo-train train state (it needs a step, a stage and a config)")
+    return info
+
+def start_checkpoint(path, # a run folder, checkpoint-<step> folder or its model/ folder
+                     stage:int, # the stage of the run that starts from it
+                     resume:bool=False, # continuing the same run: the stage must match
+                    )->Path: # the checkpoint-<step> folder
+    "The checkpoint a stage-`stage` run may start from: stage `stage` - 1 or `stage`, or exactly `stage` to resume."
+    s,allowed = read_train_state(path)['stage'],(stage,) if resume else (stage - 1, stage)
+    if s not in allowed:
+        need = f"this run is stage {stage}" if resume else f"stage {stage} starts from a {' or '.join(f'stage-{k}' for k in allowed if k)} one"
+        raise InputError(path, f"is a stage-{s} checkpoint; {need}")
+    return train_state_path(path).parent
+
+# %% ../nbs/09_training.ipynb #94221d78
+NUMPY_ARRAYS = {'numpy.ndarray', 'numpy.dtype', 'numpy.dtypes.UInt32DType', 'numpy.core.multiarray._reconstruct',
+                'numpy._core.multiarray._reconstruct'} # what accelerate's random_states_<rank>.pkl needs beyond torch's safe set
+
+def check_pickles(folder)->None:
+    "Refuse `folder` if a pickle in it would call more than tensors, containers and numpy arrays; nothing is unpickled to find out."
+    for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix not in ('.safetensors', '.json')):
+        if re.fullmatch(r'custom_checkpoint_\d+\.pkl', f.name):
+            raise InputError(f, "an object pickled for accelerate's register_for_checkpointing, which accelerate unpickles in full; emo-train never loads one")
+        try: calls = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(f)) - NUMPY_ARRAYS)
+        except Exception: raise InputError(f, "is not a torch.save file of tensors; not loaded") from None
+        if calls: raise InputError(f, f"a pickle that would call {', '.join(calls)}; not loaded (a checkpoint holds tensors and numbers only)")
+
+# %% ../nbs/09_training.ipynb #c3fd30d9
+@patch
+def resume(self:EMOTrainer, ckpt=None)->int:
+    "Continue from `ckpt` (default: the newest complete checkpoint in `out`); returns its step."
+    ckpt = ckpt or latest_checkpoint(self.out)
+    if ckpt is None: raise InputError(self.out, "no complete checkpoint to resume from")
+    ckpt = start_checkpoint(ckpt, self.cfg.stage, resume=True)
+    info = read_train_state(ckpt)
+    check_pickles(ckpt/'state')
+    if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED): self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
+    if self.ema: self.resume_ema(ckpt, info)
+    self.accelerator.load_state(str(ckpt/'state'))
+    self.step = info['step']
+    return self.step
+
+@patch
+def resume_ema(self:EMOTrainer, ckpt:Path, info:dict):
+    "The EMA of checkpoint `ckpt`: its weights from model_ema/ (safetensors), its step count from train_state.json."
+    if info.get('ema_step') is None or not (ckpt/'model_ema').is_dir(): raise InputError(ckpt, "holds no EMA (model_ema/) for this ema_decay run to resume")
+    ema = read_pretrained(ckpt/'model_ema')[1]
+    with torch.no_grad():
+        for p,k in zip(self.ema.shadow_params, self.trained): p.copy_(ema[k])
+    self.ema.optimization_step = info['ema_step']
+
+# %% ../nbs/09_training.ipynb #c4c25735
+def checkpoint_config(path, # a run folder (its newest checkpoint), a checkpoint-<step> folder or its model/ folder
+                      given:TrainConfig|None=None, # the user's own settings: a hub id they name too may be used
+                     )->TrainConfig:
+    "The TrainConfig of an emo-train checkpoint; a weight source it names must be a local folder (or named alike in `given`), so that reading it never downloads."
+    f,info = train_state_path(path),read_train_state(path)
+    try: cfg = TrainConfig(**info['config'])
+    except (TypeError, InputError) as e: raise InputError(f, f"config: {e}") from None
+    for k in SOURCES:
+        v = getattr(cfg, k)
+        if v is not None and not Path(v).expanduser().is_dir() and (given is None or getattr(given, k) != v):
+            raise InputError(f, f"names {v!r}, which is not a local folder (a --config that names it allows it)")
+    return cfg
+
+def resume_config(out, # the run folder being resumed
+                  stage:int, # the stage the command was asked for
+                  config:str|None=None, # the command's --config; None: the run's own
+                  **overrides, # e.g. max_steps
+                 )->TrainConfig:
+    "The settings a resumed run continues with: its checkpoint's, with `overrides`; a `config` given must agree with them."
+    ckpt = latest_checkpoint(out)
+    if ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
+    given = None if config is None else load_config(config, stage)
+    cfg = checkpoint_config(ckpt, given)
+    if given is not None and (diff := [f.name for f in fields(TrainConfig) if f.name not in overrides and getattr(given, f.name) != getattr(cfg, f.name)]):
+        raise InputError('--config', f"differs from the run being resumed in {diff}: a resumed run keeps its own settings (leave --config out)")
+    return replace(cfg, **overrides)
+
+# %% ../nbs/09_training.ipynb #0e18d0e8
 def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
     "The EMOUNet a stage starts from: `from_ckpt`, or for stage 1 SD1.5 (+ AnimateDiff), or a random `cfg.model`."
     if from_ckpt is not None: return EMOUNet.from_pretrained(model_folder(from_ckpt))
     if cfg.stage > 1: raise InputError('--from', f"stage {cfg.stage} starts from a stage-{cfg.stage - 1} checkpoint; name it with --from")
     if cfg.sd15:
-        unet,report = EMOUNet.from_sd15(cfg.sd15, cfg.motion_adapter, preset=cfg.model)
+        unet,report = EMOUNet.from_sd15(cfg.source('sd15'), cfg.source('motion_adapter'), preset=cfg.model)
         print(report); return unet
     with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return EMOUNet.from_preset(cfg.model)
 
 # %% ../nbs/09_training.ipynb #85bab49a
 def build_vae(cfg:TrainConfig)->AutoencoderKL:
     "The frozen VAE: `cfg.vae`, else SD1.5's, else a tiny random one."
-    src = cfg.vae or cfg.sd15
+    src = cfg.source('vae') or cfg.source('sd15')
     return load_vae(src) if src else tiny_vae(cfg.seed)
 
 def build_audio_encoder(cfg:TrainConfig)->AudioEncoder:
     "The frozen wav2vec2 feature extractor: `cfg.wav2vec`, else a tiny random one."
-    if cfg.wav2vec: return AudioEncoder.from_pretrained(cfg.wav2vec)
+    if cfg.wav2vec: return AudioEncoder.from_pretrained(cfg.source('wav2vec'))
     with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return AudioEncoder(Wav2Vec2Model(tiny_wav2vec_config())).eval()
 
-def stage_dataset(cfg:TrainConfig, data, # a folder made by `emo-preprocess`
-                  audio_encoder=None, # called to make the AudioEncoder when features are not cached
-                 ):
-    "The dataset of `cfg.stage` (chapter 07), on cached latents and audio features where every video has them."
-    rows = [r for r in read_manifest(data) if r['status'] == 'done']
+def dataset_rows(cfg:TrainConfig, data)->list:
+    "The finished videos of dataset folder `data`, checked against `cfg`."
+    root = Path(local_or_hub(data, 'dataset', hub=False))
+    if not (root/'manifest.jsonl').is_file(): raise InputError(data, "holds no manifest.jsonl: not a dataset folder made by emo-preprocess")
+    try: rows = [r for r in read_manifest(root) if r['status'] == 'done']
+    except InputError: raise  # read_manifest names the file and the line
+    except (ValueError, KeyError, TypeError) as e: raise InputError(root/'manifest.jsonl', f"unreadable ({e!r})") from None
     if not rows: raise InputError(data, "holds no preprocessed videos (run emo-preprocess first)")
     if sizes := sorted({r['size'] for r in rows} - {cfg.resolution}):
         raise InputError(data, f"frames are {sizes} px but the config trains at {cfg.resolution}; preprocess with --size {cfg.resolution}")
+    return rows
+
+def stage_dataset(cfg:TrainConfig, data, # a folder made by `emo-preprocess`
+                  m:int, # audio window half-width: the trained EMOUNet's `config.audio_window // 2`
+                  audio_encoder=None, # called to make the AudioEncoder when features are not cached
+                 ):
+    "The dataset of `cfg.stage` (chapter 07), on cached latents and audio features where every video has them."
+    rows = dataset_rows(cfg, data)
     latents = all(r['latents'] for r in rows)
     if cfg.stage == 1: return ImageDataset(data, latents=latents, seed=cfg.seed)
     cached = all(r['audio_features'] for r in rows if r['has_audio'])
-    return VideoDataset(data, n=cfg.motion_frames, f=cfg.num_frames, latents=latents, seed=cfg.seed,
+    return VideoDataset(data, n=cfg.motion_frames, f=cfg.num_frames, m=m, latents=latents, seed=cfg.seed,
                         audio_encoder=None if cached or audio_encoder is None else audio_encoder())
 
 # %% ../nbs/09_training.ipynb #a9fb5ee0
+def run_start(cfg:TrainConfig, data, out, from_ckpt=None, resume:bool=False)->Path|None:
+    "Check a run's options before any work; returns the checkpoint it starts from (None: SD1.5 or a random model)."
+    for k in SOURCES: cfg.source(k)  # a mistyped folder fails here, not as a download
+    dataset_rows(cfg, data)
+    ckpt = latest_checkpoint(out)
+    if resume and ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
+    if ckpt and not resume: raise InputError(out, "holds checkpoints of an earlier run: add --resume to continue it, or choose another --out")
+    if ckpt: return start_checkpoint(ckpt, cfg.stage, resume=True)
+    if from_ckpt is not None: return start_checkpoint(from_ckpt, cfg.stage)  # None: build_unet says what stage > 1 needs
+
 @call_parse
 def emo_train(stage:Annotated[int, dict(opt=True, required=True, choices=[1, 2, 3])], # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
               data:Annotated[str, dict(opt=True, required=True)], # dataset folder made by emo-preprocess
               out:Annotated[str, dict(opt=True, required=True)], # run folder: checkpoint-<step>/, logs/, previews/
-              config:str='tiny', # 'tiny', 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks the base)
+              config:str=None, # 'tiny' (default), 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks the base); --resume: the run's own
               from_ckpt:str=None, # the previous stage's checkpoint or run folder (`--from` for short)
               resume:bool=False, # continue from the newest complete checkpoint in --out
               max_steps:int=None, # override the config's max_steps
              ):
     "Train one stage of EMO on a preprocessed dataset."
     try:
-        cfg = load_config(config, stage, **({} if max_steps is None else dict(max_steps=max_steps)))
-        ckpt = latest_checkpoint(out)
-        if resume and ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
-        if ckpt and not resume: raise InputError(out, "holds checkpoints of an earlier run: add --resume to continue it, or choose another --out")
-        dataset = stage_dataset(cfg, data, lambda: build_audio_encoder(cfg))
-        trainer = EMOTrainer(cfg, build_unet(cfg, ckpt or from_ckpt), dataset, out, build_vae(cfg))
-        if ckpt: trainer.resume(ckpt)
-    except InputError as e: raise CliError(str(e)) from None
-    trainer.fit()
+        over = {} if max_steps is None else dict(max_steps=max_steps)
+        cfg = resume_config(out, stage, config, **over) if resume else load_config(config or 'tiny', stage, **over)
+        start = run_start(cfg, data, out, from_ckpt, resume)
+        unet = build_unet(cfg, start)
+        dataset = stage_dataset(cfg, data, unet.config.audio_window // 2, lambda: build_audio_encoder(cfg))
+        trainer = EMOTrainer(cfg, unet, dataset, out, build_vae(cfg), dataset_face_stats(data))
+        if resume: trainer.resume(start)
+        trainer.fit()
+    except EMOError as e: raise CliError(str(e)) from None
+    except OSError as e: raise CliError(f"{e.filename or out}: {e.strerror or e}") from None
     trainer.accelerator.end_training()
     return trainer
