@@ -36,7 +36,7 @@ __all__ = ['FPS', 'VIDEO_EXTS', 'X264_OPTIONS', 'SAMPLES_PER_FRAME', 'MANIFEST_K
            'read_video', 'video_audio', 'write_wav', 'read_wav', 'track_video', 'square_crop', 'crop_frame',
            'crop_track', 'face_stats', 'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest',
            'read_manifest', 'parse_shard', 'in_shard', 'check_options', 'folder_lock', 'dataset_settings',
-           'PreprocessStopped', 'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels',
+           'PreprocessStopped', 'input_videos', 'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels',
            'encode_frames', 'track_features', 'cache_latents', 'cache_audio_features', 'load_vae', 'emo_preprocess',
            'VideoDataset', 'ImageDataset', 'plot_item']
 
@@ -454,6 +454,11 @@ def _map(f, items:list, workers:int):
         finally: ex.shutdown(cancel_futures=True)  # after an error, no new video starts
 
 # %% ../nbs/07_data.ipynb #469b2dc2
+def input_videos(in_dir, out_dir)->dict:
+    "`list_videos(in_dir)` without the dataset `out_dir` (which may lie inside it); `InputError` if there are none."
+    if not (videos := list_videos(in_dir, skip=out_dir)): raise InputError(in_dir, f"holds no videos ({', '.join(VIDEO_EXTS)})")
+    return videos
+
 def preprocess_folder(in_dir, # folder of videos, searched recursively
                       out_dir, # dataset folder (created; a re-run resumes)
                       size:int=512, # side of the square face crops
@@ -466,8 +471,7 @@ def preprocess_folder(in_dir, # folder of videos, searched recursively
                      )->list: # the manifest rows of everything in `out_dir`
     "Preprocess the videos of `in_dir` not yet done into `out_dir`, then rebuild the manifest."
     in_dir,out_dir = Path(in_dir),Path(out_dir)
-    check_options(size, workers, shard); videos = list_videos(in_dir, skip=out_dir)
-    if not videos: raise InputError(in_dir, f"holds no videos ({', '.join(VIDEO_EXTS)})")
+    check_options(size, workers, shard); videos = input_videos(in_dir, out_dir)
     with folder_lock(out_dir, shard):
         dataset_settings(out_dir, size, crop_scale)
         jobs = [(in_dir/rel, vid, rel.as_posix(), out_dir, dict(size=size, crop_scale=crop_scale, **kwargs))
@@ -587,13 +591,13 @@ def emo_preprocess(in_dir:str, # folder of videos (mp4, mov, mkv, webm), searche
     if latents != bool(vae): raise CliError('--latents needs --vae' if latents else '--vae is only used with --latents')
     if audio_features != bool(wav2vec): raise CliError('--audio-features needs --wav2vec' if audio_features else '--wav2vec is only used with --audio-features')
     try:
-        check_options(512 if size is None else size, workers, shard); _folder(in_dir)
+        check_options(512 if size is None else size, workers, shard); input_videos(in_dir, out_dir)  # before anything is written
         dev = _device(device) if latents or audio_features else None
+        vae = vae and _load_model(load_vae, vae, 'VAE')
+        encoder = wav2vec and _load_model(AudioEncoder.from_pretrained, wav2vec, 'wav2vec2 model')
         with folder_lock(out_dir, shard):
             size = _recorded(out_dir).get('size', 512) if size is None else size
             dataset_settings(out_dir, size, record=False)
-            vae = vae and _load_model(load_vae, vae, 'VAE')
-            encoder = wav2vec and _load_model(AudioEncoder.from_pretrained, wav2vec, 'wav2vec2 model')
             rows = preprocess_folder(in_dir, out_dir, size, workers, shard, retry_failed)
             if latents: cache_latents(out_dir, vae.to(dev), shard)
             if audio_features: cache_audio_features(out_dir, encoder.to(dev), shard)

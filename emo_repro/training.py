@@ -564,6 +564,7 @@ def resume_config(out, # the run folder being resumed
     if ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
     given = None if config is None else load_config(config, stage)
     cfg = checkpoint_config(ckpt, given)
+    if cfg.stage != stage: raise InputError(ckpt, f"is a stage-{cfg.stage} checkpoint; this run is stage {stage}")
     if given is not None and (diff := [f.name for f in fields(TrainConfig) if f.name not in overrides and getattr(given, f.name) != getattr(cfg, f.name)]):
         raise InputError('--config', f"differs from the run being resumed in {diff}: a resumed run keeps its own settings (leave --config out)")
     return replace(cfg, **overrides)

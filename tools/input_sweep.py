@@ -502,6 +502,12 @@ def _(c):
     s.kill_when = lambda h: '%|' in read(h.err_path); s.kill_delay = 1.0
     return s
 
+@case('generate', '--out after a SIGKILLed run: the next run removes its temp file', 'ok')
+def _(c):
+    dead = subprocess.Popen(['true']); dead.wait()                      # a pid that no longer runs
+    stale = c.dir/f'.o.mp4.{dead.pid}.tmp.mp4'; stale.write_bytes(b'half a video')
+    return gen(c, no_paths=[stale])
+
 @case('generate', '--out inside a path that is a file')
 def _(c):
     (c.dir/'afile').write_text('user file'); return gen(c, out='afile/o.mp4', names=('afile',), keep=[c.dir/'afile'])
@@ -590,10 +596,10 @@ def _(c):
 @case('preprocess', 'in_dir is an empty folder')
 def _(c): (c.dir/'vids').mkdir(); return pre(c, c.dir/'vids', names=('vids',), untouched=[c.dir/'ds'])
 
-@case('preprocess', 'out_dir inside in_dir')
+@case('preprocess', 'out_dir inside in_dir: the dataset is not taken for input', 'ok')
 def _(c):
     v = c.dir/'vids'; shutil.copytree(c.fx('vids_good'), v)
-    s = pre(c, v, v/'ds', names=('vids', 'ds')); s.untouched = [v/'ds']; s.keep = sorted(v.glob('*.mp4')); return s
+    s = pre(c, v, v/'ds', names=('vids', 'ds'), exp_done=2); s.keep = sorted(v.glob('*.mp4')); return s
 
 for v in ['0', '-8', '7', '100', '63']:
     add('preprocess', f"--size {v}", 'error',
