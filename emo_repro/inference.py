@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/inference.html.md"""
 
 # %% ../nbs/10_inference.ipynb #4bad19c1
 from __future__ import annotations
-import json, math, os
+import math, os
 from dataclasses import dataclass
 from pathlib import Path
 import av
