@@ -25,9 +25,9 @@ from .reference_attention import (SD15_UNET_CONFIG, TINY_UNET_CONFIG, ConditionB
 from .temporal import SD15_MOTION_CONFIG, TINY_MOTION_CONFIG, install_temporal_layers
 
 # %% auto #0
-__all__ = ['PRESETS', 'NEW_LAYERS', 'TEXT_ATTENTION', 'WEIGHT_FILE', 'PARAM_GROUPS', 'STAGE_GROUPS', 'motion_unet', 'EMOUNet',
-           'checkpoint_source', 'LoadReport', 'checkpoint_keys', 'plan_load', 'read_pretrained', 'param_group',
-           'checkpoint_in_context', 'sd15_load_plan']
+__all__ = ['SYNTHETIC_UNET_CONFIG', 'SYNTHETIC_MOTION_CONFIG', 'PRESETS', 'NEW_LAYERS', 'TEXT_ATTENTION', 'WEIGHT_FILE',
+           'PARAM_GROUPS', 'STAGE_GROUPS', 'motion_unet', 'EMOUNet', 'checkpoint_source', 'LoadReport',
+           'checkpoint_keys', 'plan_load', 'read_pretrained', 'param_group', 'checkpoint_in_context', 'sd15_load_plan']
 
 # %% ../nbs/06_backbone.ipynb #62924ca1
 def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
@@ -40,11 +40,17 @@ def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
     return UNetMotionModel.from_unet2d(u, a, load_weights=False)
 
 # %% ../nbs/06_backbone.ipynb #648e946f
+SYNTHETIC_UNET_CONFIG = dict(TINY_UNET_CONFIG, block_out_channels=(32, 64, 64), attention_head_dim=4, sample_size=16,
+    down_block_types=('CrossAttnDownBlock2D',)*2 + ('DownBlock2D',), up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*2)
+SYNTHETIC_MOTION_CONFIG = dict(TINY_MOTION_CONFIG, block_out_channels=(32, 64, 64)) # chapter 11: 128 px frames, 16x16 latents
+
 PRESETS = dict(
     sd15=dict(unet=SD15_UNET_CONFIG, motion=SD15_MOTION_CONFIG, audio_layers=12, audio_width=768, audio_tokens=32,
               audio_hidden=512, speed_dim=768, speed_hidden=256, face_locator_hidden=(16, 32, 64)),
     tiny=dict(unet=TINY_UNET_CONFIG, motion=TINY_MOTION_CONFIG, audio_layers=2, audio_width=32, audio_tokens=4,
-              audio_hidden=64, speed_dim=32, speed_hidden=32, face_locator_hidden=(8, 16)))
+              audio_hidden=64, speed_dim=32, speed_hidden=32, face_locator_hidden=(8, 16)),
+    synthetic=dict(unet=SYNTHETIC_UNET_CONFIG, motion=SYNTHETIC_MOTION_CONFIG, audio_layers=2, audio_width=32, audio_tokens=4,
+                   audio_hidden=64, speed_dim=32, speed_hidden=32, face_locator_hidden=(8, 16)))
 
 # %% ../nbs/06_backbone.ipynb #00b626a0
 class EMOUNet(ModelMixin, ConfigMixin):
@@ -252,12 +258,16 @@ def param_groups(self:EMOUNet)->dict:
     return groups
 
 @patch
-def set_stage(self:EMOUNet, stage:int)->list:
-    "Make trainable exactly the groups of training stage 1, 2 or 3 and freeze the rest; returns the trainable groups."
+def set_stage(self:EMOUNet, stage:int, # 1, 2 or 3
+              also=(), # further groups to train, e.g. ('audio_layers',) for the stage-3 ablation of chapter 11
+             )->list:
+    "Make trainable exactly the groups of training stage 1, 2 or 3 (and `also`) and freeze the rest; returns the trainable groups."
     if stage not in STAGE_GROUPS: raise ValueError(f"stage must be 1, 2 or 3, not {stage!r}")
+    if bad := set(also) - set(PARAM_GROUPS): raise ValueError(f"unknown parameter groups {sorted(bad)}; have {PARAM_GROUPS}")
+    trained = list(STAGE_GROUPS[stage]) + [g for g in also if g not in STAGE_GROUPS[stage]]
     for g,ps in self.param_groups().items():
-        for p in ps.values(): p.requires_grad_(g in STAGE_GROUPS[stage])
-    return list(STAGE_GROUPS[stage])
+        for p in ps.values(): p.requires_grad_(g in trained)
+    return trained
 
 # %% ../nbs/06_backbone.ipynb #a63f4928
 def checkpoint_in_context(bank:ConditionBank):

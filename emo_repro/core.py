@@ -77,7 +77,7 @@ import emo_repro
 ASSETS = Path(emo_repro.__file__).parent/'assets' # shipped as package data, so `pip install` users have them too
 
 def asset(name:str)->Path:
-    "Path of a file bundled in `emo_repro/assets` (`astronaut.png`, `speech_en.wav`)."
+    "Path of a file bundled in `emo_repro/assets` (`astronaut.png`, `synthetic_portrait.png`, `speech_en.wav`)."
     p = ASSETS/name
     if not p.exists(): raise FileNotFoundError(f"{p}: no such bundled asset; have {sorted(o.name for o in ASSETS.iterdir())}")
     return p

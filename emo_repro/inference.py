@@ -20,7 +20,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-from .core import AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
+from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames, tiny_wav2vec_config
 from .head_speed import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
@@ -31,8 +31,9 @@ from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tin
                                 checkpoint_config, read_train_state, build_vae, build_audio_encoder)
 
 # %% auto #0
-__all__ = ['OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline', 'scale_box',
-           'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights', 'load_pipeline', 'emo_generate']
+__all__ = ['SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline',
+           'scale_box', 'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights', 'shipped_pipeline',
+           'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
@@ -390,12 +391,20 @@ def load_weights(weights:str)->EMOPipeline:
     except InputError: raise
     except Exception as e: raise InputError(weights, f"cannot be loaded: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
 
-def load_pipeline(weights:str='tiny', # 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an emo-train run/checkpoint
+SHIPPED_WEIGHTS = dict(synthetic=ASSETS.parent/'weights'/'synthetic') # chapter 11's model, installed with the package
+
+def shipped_pipeline(name:str)->EMOPipeline:
+    "The pipeline shipped with the package as `name` ('synthetic')."
+    folder = SHIPPED_WEIGHTS[name]
+    if not (folder/'model_index.json').is_file(): raise InputError('weights', f"{name!r}: the shipped weights are missing from this installation ({folder})")
+    return EMOPipeline.from_pretrained(folder)
+
+def load_pipeline(weights:str='synthetic', # 'synthetic' (shipped, chapter 11), 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an emo-train run/checkpoint
                   device:str|None=None, # default: cuda when available
                  )->EMOPipeline:
     "An EMOPipeline on `device`, in float16 on a GPU."
     device = check_device(device)
-    pipe = EMOPipeline.tiny(0) if weights == 'tiny' else load_weights(weights)
+    pipe = EMOPipeline.tiny(0) if weights == 'tiny' else shipped_pipeline(weights) if weights in SHIPPED_WEIGHTS else load_weights(weights)
     if device.startswith('cuda'):
         for m in (pipe.vae, pipe.unet, pipe.wav2vec): m.half()  # `pipe.to(dtype)` works too, with a warning per model
     return pipe.to(device)
@@ -405,10 +414,10 @@ OPTIONS = dict(num_inference_steps='--steps', guidance_scale='--guidance', speed
                output_path='--out', device='--device') # the pipeline's argument names as the command spells them
 
 @call_parse
-def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: the bundled astronaut)
+def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: a bundled held-out synthetic person; with other weights the bundled astronaut)
                  audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
                  out:str='emo.mp4', # MP4 to write (H.264 + AAC)
-                 weights:str='tiny', # EMOPipeline.save_pretrained folder, hub id, emo-train run/checkpoint, or 'tiny' (random weights)
+                 weights:str='synthetic', # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or emo-train run/checkpoint
                  steps:int=40, # DDIM steps per clip
                  speed:float=1.0, # head rotation speed, degrees per frame
                  seed:int=0, # same seed, same video
@@ -419,7 +428,7 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
     try:
         check_output(out)  # before the weights load
         pipe = load_pipeline(weights, device)
-        res = pipe(image or asset('astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
+        res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
                    guidance_scale=guidance, speed=speed, seed=seed)
     except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
     except (OSError, av.FFmpegError) as e: raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None

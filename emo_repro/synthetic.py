@@ -19,7 +19,7 @@ from .data import FPS, SAMPLES_PER_FRAME, write_video
 # %% auto #0
 __all__ = ['SKIN_TONES', 'HAIR_COLOURS', 'Identity', 'random_identity', 'draw_head', 'render_frame', 'face_box', 'speech_excerpt',
            'syllable_sound', 'mouth_from_audio', 'roll_path', 'centre_path', 'speed_of_roll', 'synthetic_talking_head',
-           'make_synthetic_talking_heads', 'load_truth', 'lip_gap']
+           'make_synthetic_talking_heads', 'half_speech', 'write_talking_head', 'load_truth', 'lip_gap']
 
 # %% ../nbs/08_synthetic.ipynb #32bac8af
 SKIN_TONES = ((255, 224, 196), (241, 194, 160), (224, 172, 140), (198, 134, 98), (161, 102, 70), (120, 74, 50), (87, 54, 38))
@@ -185,18 +185,28 @@ def make_synthetic_talking_heads(out_dir, # folder for head_000.mp4, head_000.tr
                                  max_speed:float=3.0,
                                 )->list: # paths of the videos
     "Write `num_videos` synthetic talking heads as MP4s with sound, their ground truth beside them."
-    out_dir = Path(out_dir); paths = []
-    for i in range(num_videos):
-        rng = np.random.default_rng((seed, i))
-        p,spoken = random_identity(rng),rng.random() < 0.5
-        wave = (speech_excerpt if spoken else syllable_sound)(seconds, rng)
-        speed = float(speeds[i]) if speeds is not None else float(rng.uniform(0, max_speed))
-        frames,truth = synthetic_talking_head(p, wave, speed, size, rng)
-        path = write_video(out_dir/f'head_{i:03d}.mp4', frames, audio=wave, crf=6)  # near-lossless: see below
-        with atomic_path(path.with_suffix('.truth.npz')) as t:
-            np.savez(t, **truth, target_speed=speed, audio=np.array('speech' if spoken else 'syllables'), identity=np.array(json.dumps(asdict(p))))
-        paths.append(path)
-    return paths
+    return [write_talking_head(Path(out_dir)/f'head_{i:03d}.mp4', np.random.default_rng((seed, i)), seconds, size,
+                               None if speeds is None else float(speeds[i]), max_speed) for i in range(num_videos)]
+
+def half_speech(seconds:float, rng:np.random.Generator)->tuple: # wave, its kind
+    "The bundled speech or syllable sounds, one or the other at even odds."
+    spoken = rng.random() < 0.5
+    return (speech_excerpt if spoken else syllable_sound)(seconds, rng),'speech' if spoken else 'syllables'
+
+def write_talking_head(path, # the .mp4 to write; the truth goes beside it as .truth.npz
+                       rng:np.random.Generator, # draws the person, the sound (unless `sound` does) and the motion
+                       seconds:float, size:int, speed:float|None=None, max_speed:float=3.0,
+                       sound=half_speech, # (seconds, rng) -> (wave, kind)
+                      )->Path:
+    "One synthetic talking head and its ground truth, written atomically."
+    p = random_identity(rng)
+    wave,kind = sound(seconds, rng)
+    speed = float(rng.uniform(0, max_speed)) if speed is None else speed
+    frames,truth = synthetic_talking_head(p, wave, speed, size, rng)
+    path = write_video(path, frames, audio=wave, crf=6)  # near-lossless: see below
+    with atomic_path(path.with_suffix('.truth.npz')) as t:
+        np.savez(t, **truth, target_speed=speed, audio=np.array(kind), identity=np.array(json.dumps(asdict(p))))
+    return path
 
 def load_truth(video)->dict:
     "The ground truth saved beside a synthetic video: mouth, roll, speed, centre, box per frame; target_speed, audio, identity."

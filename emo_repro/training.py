@@ -21,7 +21,7 @@ from fastcore.script import CliError, call_parse
 from tqdm.auto import tqdm
 from accelerate import Accelerator, PartialState
 from accelerate.utils import (DataLoaderConfiguration, DistributedDataParallelKwargs, DistributedType,
-    GradientAccumulationPlugin, ProjectConfiguration)
+    GradientAccumulationPlugin, ProjectConfiguration, parse_flag_from_env)
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
@@ -30,23 +30,23 @@ from safetensors import SafetensorError
 from transformers import Wav2Vec2Model
 from .core import EMOError, InputError, atomic_write, drop_condition, local_or_hub
 from .audio import AudioEncoder, tiny_wav2vec_config
-from .backbone import PRESETS, STAGE_GROUPS, EMOUNet, read_pretrained
+from .backbone import PRESETS, PARAM_GROUPS, STAGE_GROUPS, EMOUNet, read_pretrained
 from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, load_vae, read_manifest
 
 # %% auto #0
 __all__ = ['AT_LEAST_0', 'AT_LEAST_1', 'POSITIVE', 'SHARE', 'LIMITS', 'CHOICES', 'SD15_SOURCES', 'SOURCES', 'SD15_NOISE_SCHEDULE',
            'CHECKPOINT', 'NUMPY_ARRAYS', 'TrainConfig', 'of_type', 'preset_settings', 'load_config', 'noise_scheduler',
            'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents', 'stage_conditions',
-           'EMOTrainingModel', 'emo_loss', 'tiny_vae', 'make_optimizer', 'make_accelerator', 'EMOTrainer',
-           'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints', 'latest_checkpoint',
-           'save_weights', 'write_error', 'model_folder', 'train_state_path', 'read_train_state', 'start_checkpoint',
-           'check_pickles', 'checkpoint_config', 'resume_config', 'build_unet', 'build_vae', 'build_audio_encoder',
-           'dataset_rows', 'stage_dataset', 'run_start', 'emo_train']
+           'EMOTrainingModel', 'emo_loss', 'tiny_vae', 'make_optimizer', 'launched_processes', 'make_accelerator',
+           'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints',
+           'latest_checkpoint', 'save_weights', 'write_error', 'model_folder', 'train_state_path', 'read_train_state',
+           'start_checkpoint', 'check_pickles', 'checkpoint_config', 'resume_config', 'build_unet', 'build_vae',
+           'build_audio_encoder', 'dataset_rows', 'stage_dataset', 'run_start', 'emo_train']
 
 # %% ../nbs/09_training.ipynb #b4608a27
 @dataclass
 class TrainConfig:
-    "The settings of one EMO training stage; `TrainConfig.preset` gives the `tiny` and `sd15` ones."
+    "The settings of one EMO training stage; `TrainConfig.preset` gives the `tiny`, `synthetic` and `sd15` ones."
     stage:int=1                    # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
     model:str='tiny'               # EMOUNet preset a stage-1 run builds
     resolution:int=64              # frame side in pixels; latents are resolution / 8
@@ -81,6 +81,7 @@ class TrainConfig:
     motion_adapter:str|None=None   # AnimateDiff MotionAdapter folder or hub id: the temporal layers' initialisation
     vae:str|None=None              # AutoencoderKL folder or hub id; None without `sd15`: a tiny random one
     wav2vec:str|None=None          # wav2vec2 for audio features that are not cached; None: a tiny random one
+    also_train:str|None=None       # comma-separated parameter groups trained beyond the stage's own (chapter 11's ablation: 'audio_layers')
 
     def __post_init__(self):
         wrong = {f.name: f.type for f in fields(self) if not of_type(getattr(self, f.name), f.type)}
@@ -89,8 +90,12 @@ class TrainConfig:
                 and not (math.isfinite(v) and LIMITS[k][0](v))]
         bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong and getattr(self, k) not in v]
         if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
+        if not bad and (unknown := set(self.trained_also()) - set(PARAM_GROUPS)): bad.append(f"also_train names unknown groups {sorted(unknown)} (have {', '.join(PARAM_GROUPS)})")
         if not bad and self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
         if bad: raise InputError('TrainConfig', '; '.join(bad))
+
+    def trained_also(self)->tuple: return tuple(g.strip() for g in (self.also_train or '').split(',') if g.strip())
+
 
 # %% ../nbs/09_training.ipynb #3e2cef11
 def of_type(v, annotation:str)->bool:
@@ -112,27 +117,30 @@ SD15_SOURCES = dict(sd15='stable-diffusion-v1-5/stable-diffusion-v1-5', motion_a
                     wav2vec='facebook/wav2vec2-base-960h')
 
 def preset_settings(name:str, stage:int)->dict:
-    "The settings preset `name` ('tiny' or 'sd15') changes from the `TrainConfig` defaults for `stage`."
+    "The settings preset `name` ('tiny', 'synthetic' or 'sd15') changes from the `TrainConfig` defaults for `stage`."
     video = stage > 1
     if name == 'tiny': return dict(model='tiny', num_frames=4 if video else 1, motion_frames=2 if video else 0)
+    if name == 'synthetic': return dict(model='synthetic', resolution=128, num_frames=12 if video else 1, motion_frames=4 if video else 0,
+        batch_size=4 if video else 8, micro_batch_size=2 if video else 4, lr=2e-4, lr_warmup_steps=50, max_steps=700 if video else 1000,
+        checkpoint_every=100, keep_checkpoints=2, log_every=10, preview_every=250, progress_bar=False) # chapter 11, sized for 2 CPU cores
     if name == 'sd15': return dict(model='sd15', resolution=512, num_frames=12 if video else 1, motion_frames=4 if video else 0,
         batch_size=4 if video else 48, micro_batch_size=1 if video else 8, mixed_precision='bf16', gradient_checkpointing=True,
         max_steps=30_000, checkpoint_every=1000, keep_checkpoints=3, log_every=10, preview_every=1000, num_workers=8, **SD15_SOURCES)
-    raise InputError('--config', f"unknown preset {name!r}: use 'tiny', 'sd15' or a .json/.yaml file")
+    raise InputError('--config', f"unknown preset {name!r}: use 'tiny', 'synthetic', 'sd15' or a .json/.yaml file")
 
 @patch(cls_method=True)
 def preset(cls:TrainConfig, name:str='tiny', stage:int=1, **overrides)->TrainConfig:
-    "The `tiny` or `sd15` settings of `stage`, with `overrides`."
+    "The `tiny`, `synthetic` or `sd15` settings of `stage`, with `overrides`."
     return cls(**{**preset_settings(name, stage), 'stage': stage, **overrides})
 
 # %% ../nbs/09_training.ipynb #c3631055
-def load_config(spec:str, # 'tiny', 'sd15', or a .json/.yaml file of TrainConfig fields (its `preset` key picks the base)
+def load_config(spec:str, # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (its `preset` key picks the base)
                 stage:int, # training stage, 1-3
                 **overrides)->TrainConfig:
     "The settings a `--config` argument names."
-    if spec in ('tiny', 'sd15'): return TrainConfig.preset(spec, stage, **overrides)
+    if spec in ('tiny', 'synthetic', 'sd15'): return TrainConfig.preset(spec, stage, **overrides)
     path = Path(spec)
-    if not path.is_file(): raise InputError(spec, "no such preset or config file (presets: 'tiny', 'sd15')")
+    if not path.is_file(): raise InputError(spec, "no such preset or config file (presets: 'tiny', 'synthetic', 'sd15')")
     import yaml  # an accelerate dependency; JSON is YAML too
     try: d = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -168,11 +176,10 @@ def diffusion_target(scheduler, latents, noise, t)->torch.Tensor:
 
 # %% ../nbs/09_training.ipynb #f508c8fb
 def step_generator(seed:int, # the run's seed
-                   micro_step:int, # micro-batches since the run began
-                   rank:int=0, # process index: each GPU draws its own masks and noise
+                   batch_index:int, # micro-batches since the run began, counted over all processes
                   )->torch.Generator:
-    "The CPU generator of one micro-batch on one process: dropout masks, noise and timesteps."
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, micro_step, rank]).generate_state(1)[0]))
+    "The CPU generator of one micro-batch: dropout masks, noise and timesteps, the same on 1 or N processes."
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, batch_index]).generate_state(1)[0]))
 
 def sample_drops(b:int, # clips in the micro-batch
                  cfg:TrainConfig, # for the drop rates
@@ -221,11 +228,10 @@ def stage_conditions(stage:int, # 1, 2 or 3
 # %% ../nbs/09_training.ipynb #e7e11f74
 class EMOTrainingModel(nn.Module):
     "EMOUNet and its ReferenceNet in one forward, the unit accelerate wraps; `set_stage` decides what trains."
-    def __init__(self, unet:EMOUNet, stage:int):
+    def __init__(self, unet:EMOUNet, stage:int, also=()): # `also`: further groups to train (`TrainConfig.also_train`)
         super().__init__()
         self.unet,self.stage = unet,stage
-        unet.set_stage(stage)
-        self.reference_trains = 'reference_net' in STAGE_GROUPS[stage]
+        self.reference_trains = 'reference_net' in unet.set_stage(stage, also)
 
     def forward(self, sample, timestep, reference, motion=None, audio=None, speed=None, face_mask=None)->torch.Tensor:
         "Predict the target of noisy latents `sample` (b, 4, f, h, w) from raw conditions."
@@ -265,9 +271,17 @@ def make_optimizer(params:list, cfg:TrainConfig)->torch.optim.Optimizer:
     return bnb.optim.AdamW8bit(params, **kw)
 
 # %% ../nbs/09_training.ipynb #9534aa89
+def launched_processes()->int:
+    "How many processes torchrun (or another launcher) started; on a machine without a GPU, accelerate is told to join them over gloo."
+    n = int(os.environ.get('WORLD_SIZE', 1))
+    if n > 1 and not torch.cuda.is_available(): os.environ.setdefault('ACCELERATE_USE_CPU', '1')  # else each process trains alone
+    return n
+
 def make_accelerator(cfg:TrainConfig, out:Path)->Accelerator:
     "An Accelerator for `cfg`: mixed precision, accumulation to the configured batch, seeded data order, trackers."
-    procs = PartialState().num_processes
+    launched = launched_processes()
+    procs = PartialState(cpu=parse_flag_from_env('ACCELERATE_USE_CPU')).num_processes  # as Accelerator reads it
+    if procs != launched: raise InputError('launcher', f"started {launched} processes but accelerate joined {procs}: they would train alone and overwrite each other's checkpoints")
     accum,rem = divmod(cfg.batch_size, cfg.micro_batch_size * procs)
     if rem or not accum: raise InputError('TrainConfig', f"batch_size={cfg.batch_size} is no multiple of micro_batch_size={cfg.micro_batch_size} x {procs} processes")
     return Accelerator(mixed_precision=cfg.mixed_precision, log_with=cfg.log_with,
@@ -288,7 +302,7 @@ class EMOTrainer:
         self.cfg,self.out,self.step,self.history,self.face_stats = cfg,Path(out),0,[],face_stats
         self.accelerator = acc = make_accelerator(cfg, self.out)
         if cfg.gradient_checkpointing: unet.enable_gradient_checkpointing()
-        model = EMOTrainingModel(unet.train(), cfg.stage)
+        model = EMOTrainingModel(unet.train(), cfg.stage, cfg.trained_also())
         self.trained = [n for n,p in unet.named_parameters() if p.requires_grad]
         params = [p for p in model.parameters() if p.requires_grad]
         opt = make_optimizer(params, cfg)
@@ -310,9 +324,9 @@ class EMOTrainer:
 # %% ../nbs/09_training.ipynb #059fda22
 @patch
 def train_step(self:EMOTrainer, batch:dict, micro_step:int)->torch.Tensor:
-    "Forward and backward pass of micro-batch number `micro_step`; the optimiser steps on the last of each accumulation."
+    "Forward and backward pass of this process's micro-batch number `micro_step`; the optimiser steps on the last of each accumulation."
     acc,cfg = self.accelerator,self.cfg
-    g = step_generator(cfg.seed, micro_step, acc.process_index)
+    g = step_generator(cfg.seed, micro_step * acc.num_processes + acc.process_index)  # process r serves batches r, r + N, ...
     lat = clip_latents(batch, self.vae)
     conditions = stage_conditions(cfg.stage, lat, batch, sample_drops(len(lat['latents']), cfg, g))
     with acc.accumulate(self.model):
@@ -465,7 +479,7 @@ def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
     acc.save_state(str(folder/'state'))
     if acc.is_main_process:
         info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step if self.ema else None,
-                    face_stats=self.face_stats)
+                    face_stats=self.face_stats, history=self.history)
         (folder/'train_state.json').write_text(json.dumps(info, indent=1))
 
 # %% ../nbs/09_training.ipynb #8c75bb8f
@@ -528,7 +542,7 @@ def resume(self:EMOTrainer, ckpt=None)->int:
     if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED): self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
     if self.ema: self.resume_ema(ckpt, info)
     self.accelerator.load_state(str(ckpt/'state'))
-    self.step = info['step']
+    self.step,self.history = info['step'],[h for h in info.get('history', []) if h['step'] <= info['step']]
     return self.step
 
 @patch
@@ -629,12 +643,13 @@ def run_start(cfg:TrainConfig, data, out, from_ckpt=None, resume:bool=False)->Pa
 def emo_train(stage:Annotated[int, dict(opt=True, required=True, choices=[1, 2, 3])], # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
               data:Annotated[str, dict(opt=True, required=True)], # dataset folder made by emo-preprocess
               out:Annotated[str, dict(opt=True, required=True)], # run folder: checkpoint-<step>/, logs/, previews/
-              config:str=None, # 'tiny' (default), 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks the base); --resume: the run's own
+              config:str=None, # 'tiny' (default), 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks the base); --resume: the run's own
               from_ckpt:str=None, # the previous stage's checkpoint or run folder (`--from` for short)
               resume:bool=False, # continue from the newest complete checkpoint in --out
               max_steps:int=None, # override the config's max_steps
              ):
     "Train one stage of EMO on a preprocessed dataset."
+    launched_processes()  # before anything asks accelerate how many processes there are
     try:
         over = {} if max_steps is None else dict(max_steps=max_steps)
         cfg = resume_config(out, stage, config, **over) if resume else load_config(config or 'tiny', stage, **over)
