@@ -6,7 +6,7 @@
 Held-out people (seeds (1, i)) and held-out sound (the bundled clip's last 30 %, new syllables and silences); each
 number beside its ablation and beside the world's own video measured the same way. Writes
 benchmarks/results/synthetic_world.json after every part (a stopped run keeps what it measured; `--skip` parts already
-there) and nbs/images/scorecard_frames.jpg. About 40 minutes on 2 CPU cores, minutes on a GPU.
+there) and nbs/images/scorecard_frames.jpg. About 20 minutes on 2 CPU cores, run alone (a second torch process on the same cores slows both many times).
 Numbers are printed and saved, never asserted.
 """
 from __future__ import annotations
