@@ -16,7 +16,7 @@ from einops import rearrange
 from fastcore.basics import patch
 from fastcore.script import call_parse, CliError
 from PIL import Image, ImageOps, UnidentifiedImageError
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline
+from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UniPCMultistepScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
@@ -31,9 +31,9 @@ from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tin
                                 checkpoint_config, read_train_state, build_vae, build_audio_encoder)
 
 # %% auto #0
-__all__ = ['SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule', 'EMOPipeline',
-           'scale_box', 'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights', 'shipped_pipeline',
-           'load_pipeline', 'emo_generate']
+__all__ = ['SAMPLERS', 'SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
+           'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights',
+           'shipped_pipeline', 'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
@@ -213,15 +213,29 @@ def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w)
                  conditions:dict, # from `clip_conditions`
                  guidance_scale:float, # s; used when the batch holds an unconditional item
                  progress=None, # a progress bar to advance once per step
+                 scheduler=None, # the sampler with its timesteps set (`sampler`); None: `self.scheduler`
                 )->torch.Tensor: # clean latents (1, 4, f, h, w)
-    "DDIM over `self.scheduler.timesteps`, with classifier-free guidance when the conditions come in pairs."
-    x,b = noise * self.scheduler.init_noise_sigma,len(conditions['audio'])
-    for t in self.scheduler.timesteps:
-        pred = self.unet(self.scheduler.scale_model_input(x, t).repeat(b, 1, 1, 1, 1), t, **conditions).sample  # (b, 4, f, h, w)
+    "The sampler's steps from noise to a clean clip, with classifier-free guidance when the conditions come in pairs."
+    s = scheduler or self.scheduler
+    x,b = noise * s.init_noise_sigma,len(conditions['audio'])
+    for t in s.timesteps:
+        pred = self.unet(s.scale_model_input(x, t).repeat(b, 1, 1, 1, 1), t, **conditions).sample  # (b, 4, f, h, w)
         if b == 2: pred = pred[1:] + guidance_scale * (pred[:1] - pred[1:])  # uncond + s (cond - uncond)
-        x = self.scheduler.step(pred, t, x).prev_sample
+        x = s.step(pred, t, x).prev_sample
         if progress is not None: progress.update()
     return x
+
+# %% ../nbs/10_inference.ipynb #9b5c4c5a
+SAMPLERS = dict(ddim=(DDIMScheduler, dict(set_alpha_to_one=False)),
+                dpmpp=(DPMSolverMultistepScheduler, dict(algorithm_type='dpmsolver++', solver_order=2)),
+                unipc=(UniPCMultistepScheduler, dict(solver_order=2))) # name: (diffusers class, settings beyond the training schedule)
+
+@patch
+def sampler(self:EMOPipeline, name:str='ddim'): # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
+    "A fresh sampler `name` on the noise schedule and prediction type of `self.scheduler`."
+    if name not in SAMPLERS: raise InputError('sampler', f"{name!r} is none of {', '.join(SAMPLERS)}")
+    cls,extra = SAMPLERS[name]
+    return cls.from_config(self.scheduler.config, **extra)
 
 # %% ../nbs/10_inference.ipynb #79fea435
 @dataclass
@@ -241,7 +255,7 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
                    face_box:np.ndarray, # (4,) xyxy in crop pixels
                    audio:TrackFeatures, # the sound track's features, T = len(audio) frames
                    num_inference_steps:int=40, guidance_scale:float=3.5, speed:float=1.0, seed:int=0,
-                   clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1):
+                   clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1, sampler:str='ddim'):
     "Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the previous one's last `motion_frames`."
     f,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
     dev,dt,(H,W),T,m = self.device,self.unet.dtype,reference.shape[:2],len(audio),self.unet.config.audio_window // 2
@@ -250,7 +264,7 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
     ref = self.reference_features(encode_frames(self.vae, reference[None]).to(dev, dt), drop)
     mask = self.face_mask(face_box, (H, W), (h, w), face_margin).to(dev, dt)
     g = torch.Generator().manual_seed(seed)
-    self.scheduler.set_timesteps(num_inference_steps, device=dev)
+    s = self.sampler(sampler)
     last = torch.zeros(1, 4, n, h, w, device=dev, dtype=dt)                                    # zero motion frames before the first clip
     clips = clip_schedule(T, f, n)
     with self.progress_bar(total=len(clips) * num_inference_steps) as bar:
@@ -258,7 +272,8 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
             motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w')       # the last n (none when n = 0)
             windows = clip_windows(audio.features, T, c.start, f, m).to(dev, dt)             # (f, 2m+1, L, D)
             noise = randn_tensor((1, 4, f, h, w), generator=g, device=dev, dtype=dt)
-            last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop), guidance_scale, bar)
+            s.set_timesteps(num_inference_steps, device=dev)                                  # multistep samplers start afresh each clip
+            last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop), guidance_scale, bar, s)
             yield latents_to_frames(last[0, :, :c.keep], self.vae),last
 
 @patch
@@ -290,7 +305,7 @@ def check_output(path)->Path:
     return path
 
 @patch
-def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path):
+def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler='ddim'):
     "Refuse, before any work, every option the pipeline cannot honour, with one line naming it."
     whole = lambda v, lo, hi=math.inf: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and lo <= v <= hi
     real = lambda v: isinstance(v, (int, float, np.number)) and math.isfinite(v)
@@ -306,6 +321,7 @@ def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, 
     f = clip_length or self.config.clip_length
     if motion_frames is not None and not whole(motion_frames, 0, f): _refuse('motion_frames', motion_frames, f"is not a whole number from 0 to the clip length {f}")
     if output_path is not None: check_output(output_path)
+    self.sampler(sampler)
 
 def _stream(clips, kept:list|None):
     "The frames of `clips` one at a time, keeping each clip in `kept` unless it is None."
@@ -329,10 +345,11 @@ def __call__(self:EMOPipeline,
              motion_frames:int|None=None, # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
              size:int|None=None, # side of the square video; None: the model's training resolution
              return_frames:bool|None=None, # keep every frame in memory for the output; None: only when no MP4 is written
+             sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
             )->EMOPipelineOutput:
     "A talking-head video of the face in `image` saying `audio`, one frame per 1/fps s of audio."
     size = self.resolution if size is None else size
-    self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path)
+    self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler)
     for src in (image, audio):  # writing over an input would destroy it
         if output_path is not None and isinstance(src, (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
             _refuse('output_path', str(output_path), "is an input of this run; choose another file name")
@@ -344,7 +361,7 @@ def __call__(self:EMOPipeline,
     reference,box = self.reference_crop(image, size, face_box, source)
     kept = [] if (output_path is None if return_frames is None else return_frames) else None
     frames = _stream(self.generate_clips(reference, box, self.track_features(wave, T, fps), num_inference_steps,
-                                         guidance_scale, speed, seed, clip_length, motion_frames), kept)
+                                         guidance_scale, speed, seed, clip_length, motion_frames, sampler=sampler), kept)
     if output_path is not None: write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
     else:
         for _ in frames: pass  # generate, keeping every clip
@@ -411,14 +428,15 @@ def load_pipeline(weights:str='synthetic', # 'synthetic' (shipped, chapter 11), 
 
 # %% ../nbs/10_inference.ipynb #532155e6
 OPTIONS = dict(num_inference_steps='--steps', guidance_scale='--guidance', speed='--speed', seed='--seed',
-               output_path='--out', device='--device') # the pipeline's argument names as the command spells them
+               output_path='--out', device='--device', sampler='--sampler') # the pipeline's argument names as the command spells them
 
 @call_parse
 def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: a bundled held-out synthetic person; with other weights the bundled astronaut)
                  audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
                  out:str='emo.mp4', # MP4 to write (H.264 + AAC)
                  weights:str='synthetic', # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or emo-train run/checkpoint
-                 steps:int=40, # DDIM steps per clip
+                 steps:int=40, # sampler steps per clip
+                 sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
                  speed:float=1.0, # head rotation speed, degrees per frame
                  seed:int=0, # same seed, same video
                  guidance:float=3.5, # classifier-free guidance scale (1 = off)
@@ -429,7 +447,7 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
         check_output(out)  # before the weights load
         pipe = load_pipeline(weights, device)
         res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
-                   guidance_scale=guidance, speed=speed, seed=seed)
+                   guidance_scale=guidance, speed=speed, seed=seed, sampler=sampler)
     except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
     except (OSError, av.FFmpegError) as e: raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
     print(f"{res.path}: {res.num_frames} frames at {FPS} fps, {res.reference.shape[1]}x{res.reference.shape[0]}")

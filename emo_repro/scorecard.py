@@ -20,12 +20,14 @@ from .inference import EMOPipeline, scale_box
 from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame, synthetic_talking_head
 from .training import latents_to_frames
 from .world import HELD_OUT_SEED, SIZE, world_sound
+from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 
 # %% auto #0
-__all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'Person', 'held_out_person', 'held_out_sound', 'world_video', 'generate',
-           'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error', 'pearson',
-           'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed', 'drift',
-           'scorecard', 'save_strip', 'lip_report', 'card_rows', 'print_card']
+__all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',
+           'generate', 'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error',
+           'pearson', 'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed',
+           'drift', 'scorecard', 'save_strip', 'lip_report', 'sampler_sweep', 'fewest_steps', 'card_rows', 'eval_row',
+           'print_card']
 
 # %% ../nbs/12_scorecard.ipynb #14c07088
 @dataclass
@@ -54,13 +56,13 @@ def world_video(person:Person, wave:np.ndarray, speed:float, seed:int=0)->np.nda
 STEPS = 10 # DDIM steps of every scorecard video: the paper's 40 would make the card 4x longer on a CPU (the number of steps is measured in the fast-inference work)
 
 def generate(pipe:EMOPipeline, person:Person, wave:np.ndarray, speed:float=1.0, guidance:float=3.5, steps:int=STEPS,
-             seed:int=0, mask_shift=(0, 0))->np.ndarray: # frames (T, SIZE, SIZE, 3)
+             seed:int=0, mask_shift=(0, 0), sampler:str='ddim')->np.ndarray: # frames (T, SIZE, SIZE, 3)
     "A video of `person` saying `wave` at head speed `speed`."
     ref,box = pipe.reference_crop(person.portrait, pipe.resolution, person.box)
     T = len(wave) // SAMPLES_PER_FRAME
     shifted = box + np.tile(np.asarray(mask_shift, np.float32), 2)
     frames,_ = pipe.generate(ref, shifted, pipe.track_features(wave, T), num_inference_steps=steps, guidance_scale=guidance,
-                             speed=speed, seed=seed)
+                             speed=speed, seed=seed, sampler=sampler)
     return frames
 
 class zero_speed:
@@ -96,7 +98,7 @@ def measure(frames:np.ndarray, box=None)->dict:
     if tr is None: return dict(found=0.0, change=change, **({} if box is None else dict(colours=box_colours(frames, box))))
     cols = [colours(f, l) for f,l in zip(frames, tr.landmarks)]
     return dict(found=float(tr.detected.mean()), mouth=lip_gap(tr.landmarks), speed=rotation_speed(head_pose(tr)),
-                centre=(tr.boxes[:, :2] + tr.boxes[:, 2:]) / 2, change=change,
+                centre=(tr.boxes[:, :2] + tr.boxes[:, 2:]) / 2, change=change, expression=expression_features(tr.landmarks),
                 colours={k: np.stack([c[k] for c in cols]) for k in cols[0]})
 
 def box_colours(frames:np.ndarray, box)->dict:
@@ -130,14 +132,17 @@ def lip_sync(pipe, people:list, seconds:float, other_audio:bool=True, **kw)->lis
         truth = mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)
         gen = measure(frames := generate(pipe, p, w, **kw), p.box)
         own_frames = world_video(p, w, kw.get('speed', 1.0), i)
-        own,vae = measure(own_frames),measure(vae_roundtrip(pipe.vae, own_frames))
+        own,vae = measure(own_frames),measure(vae_frames := vae_roundtrip(pipe.vae, own_frames))
+        pair,vae_pair = psnr_ssim(frames, own_frames),psnr_ssim(vae_frames, own_frames)  # against the world's video of this sound
         row = dict(person=i, r=pearson(gen.get('mouth', []), truth), ceiling=pearson(own['mouth'], truth),
                    vae_r=pearson(vae.get('mouth', []), truth), found=gen['found'],
                    colour_error=colour_error(gen, p.identity), vae_colour_error=colour_error(vae, p.identity),
                    world_colour_error=colour_error(own, p.identity), change=gen['change'], world_change=own['change'],
-                   centre_in_mask=centre_in_mask(pipe, p, gen))
+                   centre_in_mask=centre_in_mask(pipe, p, gen), **{k: float(pair[k].mean()) for k in pair},
+                   **{f'vae_{k}': float(vae_pair[k].mean()) for k in vae_pair})
         if other_audio: row['other_audio_r'] = pearson(measure(generate(pipe, p, waves[(i + 1) % len(waves)], **kw)).get('mouth', []), truth)
-        rows.append(row | dict(_mouth=gen.get('mouth'), _truth=truth, _own_mouth=own['mouth'], _frames=frames[::5], _own_frames=own_frames[::5]))
+        rows.append(row | dict(_mouth=gen.get('mouth'), _truth=truth, _own_mouth=own['mouth'], _frames=frames[::5], _own_frames=own_frames[::5],
+                          _expression=gen.get('expression'), _own_expression=own['expression'], _vae_expression=vae.get('expression')))
     return rows
 
 # %% ../nbs/12_scorecard.ipynb #94409c05
@@ -246,7 +251,34 @@ def lip_report(rows:list)->dict:
     first = next((r for r in rows if r['_mouth'] is not None), rows[0])  # the first person whose generated face the mesh finds
     rep['curves'] = {k[1:]: None if first[k] is None else np.round(np.asarray(first[k], float), 4).tolist() for k in ('_mouth', '_truth', '_own_mouth')}
     rep['curves']['person'] = first['person']
+    own = np.concatenate([r['_own_expression'] for r in rows])
+    for k,name in (('_expression', 'efid_landmarks'), ('_vae_expression', 'vae_efid_landmarks')):  # generated (VAE) frames against the world's
+        found = [r[k] for r in rows if r[k] is not None]
+        rep[name] = round(frechet(np.concatenate(found), own), 4) if found else float('nan')
     return rep
+
+# %% ../nbs/12_scorecard.ipynb #393c9edf
+SAMPLER_RUNS = (('ddim', 40), *((s, n) for s in ('ddim', 'dpmpp', 'unipc') for n in (25, 15, 10, 6))) # (sampler, steps)
+
+def sampler_sweep(pipe, people:list, seconds:float, runs=SAMPLER_RUNS, speed:float=2.0, log=print)->list:
+    "Per (sampler, steps): lip-sync r, colour error, frame change and head-speed error, means over `people` (same sound and seeds)."
+    waves,out = [held_out_sound(i, seconds) for i in range(len(people))],[]
+    for s,n in runs:
+        t,rows = time.time(),[]
+        for p,w in zip(people, waves):
+            m = measure(generate(pipe, p, w, speed=speed, steps=n, sampler=s), p.box)
+            rows.append(dict(r=pearson(m.get('mouth', []), mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)),
+                             colour_error=colour_error(m, p.identity), change=m['change'],
+                             speed_error=abs(float(np.median(m['speed'])) - speed) if 'speed' in m else float('nan')))
+        out.append(dict(sampler=s, steps=n, **{k: summary(rows, k) for k in rows[0]}, seconds=round(time.time() - t, 1)))
+        log(f"{s} {n:2d} steps: " + ', '.join(f"{k} {out[-1][k]}" for k in rows[0]))
+    return out
+
+def fewest_steps(rows:list, base=('ddim', 40), tol:float=0.05)->dict|None:
+    "The row with the fewest steps whose r is at least (1 - tol) of `base`'s and whose errors are at most (1 + tol) of its; None if none."
+    b = next(r for r in rows if (r['sampler'], r['steps']) == base)
+    ok = lambda r: (r['r'] >= b['r'] - tol * abs(b['r'])) and all(r[k] <= b[k] + tol * abs(b[k]) for k in ('colour_error', 'speed_error'))
+    return min((r for r in rows if ok(r)), key=lambda r: r['steps'], default=None)
 
 # %% ../nbs/12_scorecard.ipynb #2c26e5f2
 def card_rows(res:dict)->list:
@@ -258,12 +290,20 @@ def card_rows(res:dict)->list:
                    ('face centre in the mask', L['centre_in_mask'], '', '>= 0.99', L['centre_in_mask'] >= 0.99),
                    ('identity colour error', L['colour_error'], f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
                    ('frame-to-frame change', L['change'], f"world {L['world_change']:.2f}", 'near the world', None)]
+    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}", 'near the VAE', None),
+                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}", 'near the VAE', None),
+                             ('E-FID, landmark variant', L['efid_landmarks'], f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
     if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
                    ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
     if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
     if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
     if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
     return rows
+
+def eval_row(res:dict)->dict:
+    "The card's numbers in `emo-eval`'s columns (chapter 13); the metrics that need downloaded networks stay empty."
+    L = res.get('lip_sync', {})
+    return {c: L.get(c) for c in COLUMNS}
 
 def print_card(res:dict):
     for name,v,beside,goal,met in card_rows(res):

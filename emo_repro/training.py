@@ -41,7 +41,7 @@ __all__ = ['AT_LEAST_0', 'AT_LEAST_1', 'POSITIVE', 'SHARE', 'LIMITS', 'CHOICES',
            'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints',
            'latest_checkpoint', 'save_weights', 'write_error', 'model_folder', 'train_state_path', 'read_train_state',
            'start_checkpoint', 'check_pickles', 'checkpoint_config', 'resume_config', 'build_unet', 'build_vae',
-           'build_audio_encoder', 'dataset_rows', 'stage_dataset', 'run_start', 'emo_train']
+           'build_audio_encoder', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name', 'emo_train']
 
 # %% ../nbs/09_training.ipynb #b4608a27
 @dataclass
@@ -63,6 +63,7 @@ class TrainConfig:
     mixed_precision:str='no'       # 'no', 'fp16' or 'bf16'
     gradient_checkpointing:bool=False # recompute activations in the backward pass: less memory, one more forward
     prediction_type:str='epsilon'  # what the network predicts: 'epsilon' (SD1.5) or 'v_prediction'
+    zero_terminal_snr:bool=False   # rescale the schedule so that its last step is pure noise (needs 'v_prediction')
     drop_reference:float=0.05      # share of clips trained without the reference (audio kept)
     drop_audio:float=0.05          # share of clips trained without audio (reference kept)
     drop_both:float=0.05           # share of clips trained without either
@@ -91,6 +92,8 @@ class TrainConfig:
         bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong and getattr(self, k) not in v]
         if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
         if not bad and (unknown := set(self.trained_also()) - set(PARAM_GROUPS)): bad.append(f"also_train names unknown groups {sorted(unknown)} (have {', '.join(PARAM_GROUPS)})")
+        if not bad and self.zero_terminal_snr and self.prediction_type != 'v_prediction':
+            bad.append(f"zero_terminal_snr needs prediction_type='v_prediction' (at zero SNR the noise is all the input, so predicting it is trivial)")
         if not bad and self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
         if bad: raise InputError('TrainConfig', '; '.join(bad))
 
@@ -121,7 +124,8 @@ def preset_settings(name:str, stage:int)->dict:
     video = stage > 1
     if name == 'tiny': return dict(model='tiny', num_frames=4 if video else 1, motion_frames=2 if video else 0)
     if name == 'synthetic': return dict(model='synthetic', resolution=128, num_frames=12 if video else 1, motion_frames=4 if video else 0,
-        batch_size=4 if video else 8, micro_batch_size=2 if video else 4, lr=2e-4, lr_warmup_steps=50, max_steps=700 if video else 1000,
+        batch_size=4 if video else 8, micro_batch_size=2 if video else 4, lr=2e-4, lr_warmup_steps=50,
+        prediction_type='v_prediction', zero_terminal_snr=True, max_steps=700 if video else 1000,
         checkpoint_every=100, keep_checkpoints=2, log_every=10, preview_every=250, progress_bar=False) # chapter 11, sized for 2 CPU cores
     if name == 'sd15': return dict(model='sd15', resolution=512, num_frames=12 if video else 1, motion_frames=4 if video else 0,
         batch_size=4 if video else 48, micro_batch_size=1 if video else 8, mixed_precision='bf16', gradient_checkpointing=True,
@@ -163,9 +167,12 @@ def source(self:TrainConfig, name:str)->str|None:
 SD15_NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
                            clip_sample=False, steps_offset=1) # SD1.5's scheduler_config.json
 
-def noise_scheduler(prediction_type:str='epsilon')->DDPMScheduler:
-    "SD1.5's training noise schedule, predicting `prediction_type` ('epsilon' or 'v_prediction')."
-    return DDPMScheduler(**SD15_NOISE_SCHEDULE, prediction_type=prediction_type)
+def noise_scheduler(prediction_type:str='epsilon', # what the network predicts: 'epsilon' or 'v_prediction'
+                    zero_terminal_snr:bool=False, # rescale the betas so that step T is pure noise, sampled from step T ('trailing')
+                   )->DDPMScheduler:
+    "SD1.5's training noise schedule, as SD1.5 has it or rescaled to a zero terminal SNR."
+    zero = dict(rescale_betas_zero_snr=True, timestep_spacing='trailing') if zero_terminal_snr else {}
+    return DDPMScheduler(**SD15_NOISE_SCHEDULE, prediction_type=prediction_type, **zero)
 
 def diffusion_target(scheduler, latents, noise, t)->torch.Tensor:
     "What the network should output for `scheduler.add_noise(latents, noise, t)`: noise or velocity."
@@ -313,7 +320,7 @@ class EMOTrainer:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.ema = None if cfg.ema_decay is None else EMAModel(self.params, decay=cfg.ema_decay)  # saved as model_ema/, see `save`
         self.vae = None if vae is None else vae.requires_grad_(False).eval().to(acc.device)
-        self.noise = noise_scheduler(cfg.prediction_type)
+        self.noise = noise_scheduler(cfg.prediction_type, cfg.zero_terminal_snr)
         acc.register_save_state_pre_hook(lambda models, weights, d: weights.clear())  # weights go to model/, see `save`
         acc.register_load_state_pre_hook(lambda models, d: models.clear())
         acc.init_trackers('emo', config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k,v in asdict(cfg).items()})
@@ -637,7 +644,14 @@ def run_start(cfg:TrainConfig, data, out, from_ckpt=None, resume:bool=False)->Pa
     if resume and ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
     if ckpt and not resume: raise InputError(out, "holds checkpoints of an earlier run: add --resume to continue it, or choose another --out")
     if ckpt: return start_checkpoint(ckpt, cfg.stage, resume=True)
-    if from_ckpt is not None: return start_checkpoint(from_ckpt, cfg.stage)  # None: build_unet says what stage > 1 needs
+    if from_ckpt is None: return None  # build_unet says what stage > 1 needs
+    start = start_checkpoint(from_ckpt, cfg.stage); before = checkpoint_config(start, cfg)
+    learned,asked = [(c.prediction_type, c.zero_terminal_snr) for c in (before, cfg)]
+    if learned != asked: raise InputError(train_state_path(start), f"was trained to predict {schedule_name(*learned)}; this run's settings ask for {schedule_name(*asked)} (set prediction_type and zero_terminal_snr as that stage had them)")
+    return start
+
+def schedule_name(prediction_type:str, zero_terminal_snr:bool)->str:
+    return f"{prediction_type} on {'the zero-terminal-SNR' if zero_terminal_snr else 'SD1.5'}'s schedule"
 
 @call_parse
 def emo_train(stage:Annotated[int, dict(opt=True, required=True, choices=[1, 2, 3])], # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers

@@ -185,7 +185,7 @@ STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage3', '
 STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage3=(3, 'stage2', None),
               stage3_audio=(3, 'stage2', 'audio_layers')) # name: (stage, starts from, also trained)
 BUDGETS = dict(
-    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=700, stage3=300, stage3_audio=300),
+    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage3=400, stage3_audio=400),
     toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage3=2, stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
@@ -282,7 +282,7 @@ def run_step(w:World, step:str):
 # %% ../nbs/11_world.ipynb #7158e3ac
 @call_parse
 def emo_world(out:str='world', # run folder; a re-run continues where the last one stopped
-              budget:str='full', # 'full' (the shipped model, about 100 min on 2 CPU cores) or 'toy' (minutes, for tests)
+              budget:str='full', # 'full' (the shipped model, about 140 min on 2 CPU cores) or 'toy' (minutes, for tests)
               procs:int=None, # training processes (default: one per GPU, else 2 on the CPU)
               until:str=None, # stop after this step
              ):
@@ -317,8 +317,7 @@ def model_card(w:World, results:dict|None=None)->str:
     "The model card of the shipped synthetic-world model, from the run folder and the scorecard's results."
     from emo_repro.scorecard import card_rows
     vae = json.loads((w.stages/'vae'/'training.json').read_text()) if (w.stages/'vae'/'training.json').exists() else {}
-    ends = {k: time.mktime(time.strptime(v['at'], '%Y-%m-%d %H:%M:%S')) for k,v in w.done.items()}
-    total = (max(ends.values()) - min(ends[k] - v['seconds'] for k,v in w.done.items())) / 60 if ends else 0  # first start to last end, restarts included
+    total = sum(v['seconds'] for v in w.done.values()) / 60  # the steps' own time: a run resumed days later counts no gap between
     from emo_repro.backbone import EMOUNet
     count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6
     lines = ["# EMO, synthetic world (`emo_repro` chapter 11)", "",
@@ -329,7 +328,9 @@ def model_card(w:World, results:dict|None=None)->str:
              "## Data", f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech from the first 70 % of the "
              "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 deg/frame; preprocessed by "
              "`emo-preprocess` (MediaPipe track, crops, speeds).", "",
-             "## Training", f"`emo-world` on {w.procs} processes: {total:.0f} minutes of wall time from the first step to the last on the machine that made it.", "",
+             "## Training", f"`emo-world` on {w.procs} processes: {total:.0f} minutes in its steps as `done.json` records them (a step stopped and resumed "
+             "counts from its last start; chapter 11 gives the whole run's wall times). "
+             "Noise schedule: SD1.5's betas rescaled to a zero terminal SNR, v-prediction, sampled from t = T (chapter 09 says why).", "",
              f"- VAE: {w.b['vae_steps']} steps, batch {w.b['vae_batch']} of 64 px crops, held-out PSNR {vae.get('held_out_psnr_db', float('nan')):.1f} dB",
              *[f"- {r['name']}: {r['steps']} steps, batch {r['batch']}, lr {r['lr']:g}, trains {r['trained']}; final loss {r['final_loss']}" for r in stage_summary(w)], ""]
     if results:
