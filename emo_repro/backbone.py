@@ -8,7 +8,7 @@ Docs: https://emo-repro.github.io/emo_repro/backbone.html.md"""
 from __future__ import annotations
 import json, re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
 from torch import nn
@@ -95,17 +95,16 @@ class EMOUNet(ModelMixin, ConfigMixin):
 
 # %% ../nbs/06_backbone.ipynb #f791dec8
 @patch
-def forward(self:EMOUNet,
-            sample:torch.Tensor, # noisy latents (b, 4, f, h, w)
-            timestep, # diffusion step: a number or (b,)
-            reference:ReferenceFeatures|None=None, # from `self.reference_net`, once per clip
-            audio:torch.Tensor|None=None, # windowed wav2vec2 features (b, f, 2m+1, L, D)
-            speed:torch.Tensor|None=None, # head rotation speed (b, f), degrees per frame
-            face_mask:torch.Tensor|None=None, # face region (b, 1, h, w), latent resolution
-            temporal:bool=True, # run the temporal layers (False in the image stage)
-            return_dict:bool=True):
-    "The backbone's prediction (b, 4, f, h, w) for `sample` (noise or v, as trained) under the given conditions."
-    b,_,f,h,w = sample.shape
+def conditions(self:EMOUNet, shape:tuple, # of the noisy latents: (b, 4, f, h, w)
+               reference:ReferenceFeatures|None=None, # from `self.reference_net`, once per clip
+               audio:torch.Tensor|None=None, # windowed wav2vec2 features (b, f, 2m+1, L, D)
+               speed:torch.Tensor|None=None, # head rotation speed (b, f) in degrees per frame, or (b, 1): one for the clip
+               face_mask:torch.Tensor|None=None, # face region (b, 1, h, w), latent resolution
+               temporal:bool=True, # run the temporal layers (False in the image stage)
+               keys:bool=False, # also project every block's condition keys and values (for reuse over a clip's steps)
+              )->EMOContext:
+    "The conditions encoded as the EMO layers read them."
+    b,_,f,h,w = shape
     self._check_conditions(b, f, h, w, reference, audio, speed, face_mask)
     ctx = EMOContext(num_frames=f, temporal=temporal,
         reference=None if reference is None else reference.reference,
@@ -113,7 +112,23 @@ def forward(self:EMOUNet,
         audio=None if audio is None else rearrange(self.audio_projection(audio), 'b f K C -> (b f) K C'),
         speed=None if speed is None else self.speed_encoder(speed),
         face=None if face_mask is None else repeat(self.face_locator(face_mask), 'b c h w -> (b f) c h w', f=f))
-    with self.bank.use(ctx): return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
+    if not keys: return ctx
+    blocks = dict(self.backbone.named_modules())
+    return replace(ctx, keys={k: blocks[k].condition_keys(ctx) for k in self.spatial_keys})
+
+@patch
+def forward(self:EMOUNet,
+            sample:torch.Tensor, # noisy latents (b, 4, f, h, w)
+            timestep, # diffusion step: a number or (b,)
+            reference:ReferenceFeatures|None=None, audio:torch.Tensor|None=None, # the conditions, as `conditions` takes them
+            speed:torch.Tensor|None=None, face_mask:torch.Tensor|None=None, temporal:bool=True,
+            return_dict:bool=True,
+            context:EMOContext|None=None, # instead of the conditions: from `conditions`, computed once for many steps
+           ):
+    "The backbone's prediction (b, 4, f, h, w) for `sample` (noise or v, as trained) under the given conditions."
+    if context is None: context = self.conditions(sample.shape, reference, audio, speed, face_mask, temporal)
+    elif context.num_frames != sample.shape[2]: raise ValueError(f"the context is for {context.num_frames} frames, the latents have {sample.shape[2]}")
+    with self.bank.use(context): return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
 
 # %% ../nbs/06_backbone.ipynb #3ac05018
 @patch
@@ -121,7 +136,7 @@ def _check_conditions(self:EMOUNet, b, f, h, w, reference, audio, speed, face_ma
     "Fail early, with the shapes in the message, on conditions that do not match the latents."
     bad = []
     if audio is not None and tuple(audio.shape[:2]) != (b, f): bad.append(f"audio {tuple(audio.shape)} is not (b={b}, f={f}, 2m+1, L, D)")
-    if speed is not None and tuple(speed.shape) != (b, f): bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f})")
+    if speed is not None and tuple(speed.shape) not in ((b, f), (b, 1)): bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f}) or (b={b}, 1)")
     if face_mask is not None and tuple(face_mask.shape) != (b, 1, h, w): bad.append(f"face_mask {tuple(face_mask.shape)} is not {(b, 1, h, w)}")
     for kind,d in [('reference', reference and reference.reference), ('motion', reference and reference.motion)]:
         if d and len(next(iter(d.values()))) != b: bad.append(f"{kind} features have batch {len(next(iter(d.values())))}, latents {b}")

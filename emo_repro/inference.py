@@ -24,16 +24,16 @@ from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames, tiny_wav2vec_config
 from .head_speed import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
-from .reference_attention import ReferenceFeatures, perturb_zero_init
+from .reference_attention import EMOContext, ReferenceFeatures, perturb_zero_init
 from .backbone import EMOUNet, LoadReport
 from .data import FPS, crop_frame, encode_frames, load_vae, square_crop, write_video
-from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, latents_to_frames, tiny_vae, model_folder,
+from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, tiny_vae, model_folder,
                                 checkpoint_config, read_train_state, build_vae, build_audio_encoder)
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
-           'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'mp4_audio', 'check_output', 'load_weights',
-           'shipped_pipeline', 'load_pipeline', 'emo_generate']
+           'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'decode_clip', 'to_host', 'mp4_audio', 'check_output',
+           'load_weights', 'shipped_pipeline', 'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
@@ -193,35 +193,39 @@ def motion_features(self:EMOPipeline, motion:torch.Tensor, # clean latents of th
 
 # %% ../nbs/10_inference.ipynb #2ea431bc
 @patch
+@torch.no_grad()
 def clip_conditions(self:EMOPipeline, reference:ReferenceFeatures, # from `reference_features`, batch b
                     motion:torch.Tensor, # motion-frame latents (1, n, 4, h, w)
                     audio:torch.Tensor, # the clip's audio windows (f, 2m+1, L, D)
                     speed:float, # head rotation speed, degrees per frame
                     face_mask:torch.Tensor, # (1, h, w)
                     drop:torch.Tensor, # (b,) bool: True for the unconditional branch
-                   )->dict: # keyword arguments of `EMOUNet.forward`
-    "Everything the backbone is conditioned on for one clip, batched (cond, uncond)."
-    b,f = len(drop),len(audio)
-    return dict(reference=ReferenceFeatures(reference.reference, self.motion_features(motion, b)),
-                audio=drop_condition(audio.expand(b, *audio.shape), drop),
-                speed=torch.full((b, f), float(speed), device=audio.device, dtype=audio.dtype),
-                face_mask=face_mask.expand(b, *face_mask.shape))
+                   )->EMOContext: # what every denoising step of the clip reads
+    "Everything the backbone is conditioned on for one clip, batched (cond, uncond), encoded once for all its steps."
+    b,f,h,w = len(drop),len(audio),*face_mask.shape[-2:]
+    return self.unet.conditions((b, 4, f, h, w), keys=True,
+                                reference=ReferenceFeatures(reference.reference, self.motion_features(motion, b)),
+                                audio=drop_condition(audio.expand(b, *audio.shape), drop),
+                                speed=torch.full((b, 1), float(speed), device=audio.device, dtype=audio.dtype), # one for the clip
+                                face_mask=face_mask.expand(b, *face_mask.shape))
 
 @patch
 @torch.no_grad()
-def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w)
-                 conditions:dict, # from `clip_conditions`
+def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w), float32
+                 context:EMOContext, # from `clip_conditions`
                  guidance_scale:float, # s; used when the batch holds an unconditional item
                  progress=None, # a progress bar to advance once per step
                  scheduler=None, # the sampler with its timesteps set (`sampler`); None: `self.scheduler`
-                )->torch.Tensor: # clean latents (1, 4, f, h, w)
+                )->torch.Tensor: # clean latents (1, 4, f, h, w), float32
     "The sampler's steps from noise to a clean clip, with classifier-free guidance when the conditions come in pairs."
-    s = scheduler or self.scheduler
-    x,b = noise * s.init_noise_sigma,len(conditions['audio'])
-    for t in s.timesteps:
-        pred = self.unet(s.scale_model_input(x, t).repeat(b, 1, 1, 1, 1), t, **conditions).sample  # (b, 4, f, h, w)
-        if b == 2: pred = pred[1:] + guidance_scale * (pred[:1] - pred[1:])  # uncond + s (cond - uncond)
-        x = s.step(pred, t, x).prev_sample
+    s,dt = scheduler or self.scheduler,self.unet.dtype
+    x,b = noise.float() * s.init_noise_sigma,len(context.audio) // context.num_frames
+    on_device = s.timesteps.to(x.device)  # the network's timesteps; the sampler gets plain numbers, never read back from the device
+    for i,t in enumerate(s.timesteps.tolist()):
+        inp = s.scale_model_input(x, t).to(dt).repeat(b, 1, 1, 1, 1)
+        pred = self.unet(inp, on_device[i], context=context).sample.float()       # (b, 4, f, h, w)
+        if b == 2: pred = pred[1:] + guidance_scale * (pred[:1] - pred[1:])       # uncond + s (cond - uncond)
+        x = s.step(pred, t, x).prev_sample                                        # the sampler's state stays float32
         if progress is not None: progress.update()
     return x
 
@@ -248,6 +252,22 @@ class EMOPipelineOutput(BaseOutput):
     face_box:np.ndarray # the face box in the crop (4,) xyxy; the face locator's mask grows from it
     path:Path|None=None # the MP4, when one was written
 
+# %% ../nbs/10_inference.ipynb #c1f7a011
+def decode_clip(vae:AutoencoderKL, latents:torch.Tensor, # (4, f, h, w)
+                chunk:int=4, # frames decoded at once: the VAE's activations at 512 px are the pipeline's memory peak
+               )->torch.Tensor: # (f, H, W, 3) uint8, on the VAE's device
+    "A clip's frames decoded by the VAE a few at a time."
+    z = rearrange(latents, 'c f h w -> f c h w') / vae.config.scaling_factor
+    px = torch.cat([vae.decode(p.to(vae.device, vae.dtype)).sample for p in z.split(chunk)])
+    return (rearrange(px.float().clamp(-1, 1), 'f c h w -> f h w c') * 127.5 + 127.5).round().byte()
+
+def to_host(t:torch.Tensor): # returns a function that gives `t` as a numpy array
+    "Start copying `t` to the CPU without waiting for the GPU; the returned function waits for that copy only."
+    if t.device.type != 'cuda': return lambda: t.cpu().numpy()
+    out = torch.empty(t.shape, dtype=t.dtype, pin_memory=True); out.copy_(t, non_blocking=True)
+    done = torch.cuda.Event(); done.record()
+    return lambda: (done.synchronize(), out.numpy())[1]
+
 # %% ../nbs/10_inference.ipynb #bc29b7bc
 @patch
 @torch.no_grad()
@@ -264,23 +284,34 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
     ref = self.reference_features(encode_frames(self.vae, reference[None]).to(dev, dt), drop)
     mask = self.face_mask(face_box, (H, W), (h, w), face_margin).to(dev, dt)
     g = torch.Generator().manual_seed(seed)
-    s = self.sampler(sampler)
-    last = torch.zeros(1, 4, n, h, w, device=dev, dtype=dt)                                    # zero motion frames before the first clip
+    s,ready = self.sampler(sampler),None
+    last = torch.zeros(1, 4, n, h, w, device=dev)                                             # zero motion frames before the first clip
     clips = clip_schedule(T, f, n)
     with self.progress_bar(total=len(clips) * num_inference_steps) as bar:
         for c in clips:
-            motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w')       # the last n (none when n = 0)
+            motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w').to(dt) # the last n (none when n = 0)
             windows = clip_windows(audio.features, T, c.start, f, m).to(dev, dt)             # (f, 2m+1, L, D)
-            noise = randn_tensor((1, 4, f, h, w), generator=g, device=dev, dtype=dt)
+            noise = randn_tensor((1, 4, f, h, w), generator=g, device=dev, dtype=torch.float32)
             s.set_timesteps(num_inference_steps, device=dev)                                  # multistep samplers start afresh each clip
             last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop), guidance_scale, bar, s)
-            yield latents_to_frames(last[0, :, :c.keep], self.vae),last
+            if ready: yield ready[0](),ready[1]                                               # the previous clip, while this one runs
+            ready = to_host(decode_clip(self.vae, last[0, :, :c.keep])),last
+    yield ready[0](),ready[1]
 
 @patch
 def generate(self:EMOPipeline, reference, face_box, audio:TrackFeatures, **kwargs)->tuple: # frames (T, H, W, 3), latents (1, 4, clips * f, h, w)
     "All of `generate_clips` at once."
     frames,latents = zip(*self.generate_clips(reference, face_box, audio, **kwargs))
     return np.concatenate(frames),torch.cat(latents, 2)
+
+# %% ../nbs/10_inference.ipynb #c1f7a013
+@patch
+def compile(self:EMOPipeline, backend:str='inductor', # torch.compile's backend ('eager': trace only, for tests)
+            mode:str|None=None, # e.g. 'max-autotune' on a GPU
+           )->EMOPipeline:
+    "Compile the denoising network's forward as one graph (`fullgraph`: a graph break is an error, not a slowdown)."
+    self.unet.forward = torch.compile(self.unet.forward, fullgraph=True, dynamic=False, backend=backend, mode=mode)
+    return self
 
 # %% ../nbs/10_inference.ipynb #bc9890a0
 def mp4_audio(audio, # the pipeline's `audio` argument: a file, or a waveform at `sr`
@@ -441,11 +472,13 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
                  seed:int=0, # same seed, same video
                  guidance:float=3.5, # classifier-free guidance scale (1 = off)
                  device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
+                 compile:bool=False, # torch.compile the denoising step (worth it on a GPU; the first clip pays the compiling)
                 ):
     "Generate a talking-head video of the face in IMAGE speaking AUDIO."
     try:
         check_output(out)  # before the weights load
         pipe = load_pipeline(weights, device)
+        if compile: pipe.compile()
         res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
                    guidance_scale=guidance, speed=speed, seed=seed, sampler=sampler)
     except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 import torch
 from torch import nn
+import torch.nn.functional as F
 from einops import rearrange, repeat
 from fastcore.basics import patch
 from diffusers import UNet2DConditionModel
@@ -21,7 +22,7 @@ from diffusers.models.attention_processor import Attention
 # %% auto #0
 __all__ = ['SD15_UNET_CONFIG', 'TINY_UNET_CONFIG', 'EMOContext', 'ConditionBank', 'zero_init', 'perturb_zero_init',
            'ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet',
-           'EMOTransformerBlock', 'replace_modules', 'install_spatial_blocks']
+           'EMOTransformerBlock', 'project_kv', 'attend', 'replace_modules', 'install_spatial_blocks']
 
 # %% ../nbs/04_reference_attention.ipynb #858787b0
 SD15_UNET_CONFIG = dict( # Stable Diffusion 1.5 `unet/config.json`
@@ -45,11 +46,14 @@ class EMOContext:
     speed:torch.Tensor|None=None            # speed features (b, f, l)
     face:torch.Tensor|None=None             # face-locator features ((b f), c, h, w)
     temporal:bool=True                      # run the temporal layers
+    keys:dict|None=None                     # spatial layer -> {'reference', 'audio': (keys, values)}, projected once per clip
 
 # %% ../nbs/04_reference_attention.ipynb #2a36338f
 class ConditionBank:
     "Where EMO layers find the current call's `EMOContext`."
-    def __init__(self): self.current = None
+    def __init__(self):
+        self.current = None
+        self.lean = True  # skip work whose result is dropped or repeated (off: compute it as the paper draws it, for tests and benchmarks)
 
     @contextmanager
     def use(self, ctx:EMOContext):
@@ -169,24 +173,48 @@ class EMOTransformerBlock(nn.Module):
         self.audio_attn = Attention(dim, cross_attention_dim=audio_dim, heads=heads, dim_head=dim//heads, out_bias=True)
         zero_init(self.audio_attn.to_out[0])
 
+# %% ../nbs/04_reference_attention.ipynb #c1f7a005
+def project_kv(attn:Attention, tokens:torch.Tensor)->tuple: # (keys, values)
+    "`attn`'s keys and values of `tokens`."
+    return attn.to_k(tokens),attn.to_v(tokens)
+
+def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
+           kv:tuple, # keys and values from `project_kv`, (b, k, c') each
+          )->torch.Tensor:
+    "`attn` on queries `x` with keys and values projected beforehand: diffusers' attention without re-projecting them."
+    heads = lambda t: rearrange(t, 'b l (h d) -> b h l d', h=attn.heads)
+    o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
+    return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
+
 # %% ../nbs/04_reference_attention.ipynb #f9013dff
 @patch
-def reference_tokens(self:EMOTransformerBlock, ctx:EMOContext, bf:int)->torch.Tensor|None:
-    "This layer's reference tokens repeated over the clip's frames: (b, l, c) -> ((b f), l, c)."
+def reference_tokens(self:EMOTransformerBlock, ctx:EMOContext)->torch.Tensor|None:
+    "This layer's reference tokens (b, l, c), or None."
     if ctx.reference is None: return None
     if self.key not in ctx.reference: raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
-    r = ctx.reference[self.key]
-    return repeat(r, 'b l c -> (b f) l c', f=bf // len(r))
+    return ctx.reference[self.key]
+
+@patch
+def condition_keys(self:EMOTransformerBlock, ctx:EMOContext)->dict:
+    "Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at every step of a clip."
+    r,out = self.reference_tokens(ctx),{}
+    if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
+    if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
+    return out
 
 @patch
 def forward(self:EMOTransformerBlock, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), (h w), c)
     "Self-attention, reference attention, audio attention, feed-forward; each residual."
     ctx = self.bank.ctx
-    r = self.reference_tokens(ctx, len(x))
+    r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
     h = self.norm1(x)
-    x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, r], 1) if self.concat and r is not None else None)
-    if self.attn2 is not None and r is not None: x = x + self.attn2(self.norm2(x), encoder_hidden_states=r)
-    if ctx.audio is not None: x = x + self.audio_attn(self.norm_audio(x), encoder_hidden_states=ctx.audio)
+    if self.concat and r is not None: x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
+    else: x = x + self.attn1(h)
+    if 'reference' in kv and not self.bank.lean: x = x + attend(self.attn2, self.norm2(x), project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
+    elif 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
+        q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
+        x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
+    if 'audio' in kv: x = x + attend(self.audio_attn, self.norm_audio(x), kv['audio'])
     return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0

@@ -10,12 +10,13 @@ import torch
 from torch import nn
 from einops import rearrange
 from fastcore.basics import patch
+from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 from .reference_attention import ConditionBank, EMOContext, replace_modules, zero_init
 
 # %% auto #0
-__all__ = ['SD15_MOTION_CONFIG', 'TINY_MOTION_CONFIG', 'EMOTemporalLayer', 'install_temporal_layers']
+__all__ = ['SD15_MOTION_CONFIG', 'TINY_MOTION_CONFIG', 'EMOTemporalLayer', 'clip_frames_block', 'install_temporal_layers']
 
 # %% ../nbs/05_temporal_attention.ipynb #510f5e3b
 SD15_MOTION_CONFIG = dict( # AnimateDiff mm_sd_v15_v2 as a diffusers `MotionAdapter` config
@@ -45,11 +46,26 @@ class EMOTemporalLayer(nn.Module):
 # %% ../nbs/05_temporal_attention.ipynb #fb463d72
 @patch
 def speed_attention(self:EMOTemporalLayer, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
-                    speed:torch.Tensor, # speed features (b, f, l)
+                    speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
                    )->torch.Tensor:
     "Residual cross-attention along frames from each position's frame tokens to the clip's speed features."
-    q = rearrange(self.norm_speed(t), '(b s) f c -> b (s f) c', b=len(speed))  # all positions share the f keys
-    return t + rearrange(self.speed_attn(q, encoder_hidden_states=speed), 'b (s f) c -> (b s) f c', f=t.shape[1])
+    b,f = len(speed),t.shape[1]
+    if speed.shape[1] == 1:    # one key: its weight is 1 for every query, so the output is its value, whatever t
+        a = self.speed_attn
+        return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
+    q = rearrange(self.norm_speed(t), '(b s) f c -> b (s f) c', b=b)  # all positions share the f keys
+    return t + rearrange(self.speed_attn(q, encoder_hidden_states=speed), 'b (s f) c -> (b s) f c', f=f)
+
+# %% ../nbs/05_temporal_attention.ipynb #c1f7a002
+def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block: self-attention twice, then feed-forward
+                      t:torch.Tensor, # tokens of n motion frames + f clip frames ((b h w), n+f, c)
+                      n:int, # motion frames in front
+                     )->torch.Tensor: # the clip frames' outputs ((b h w), f, c)
+    "`blk` on n + f positions, computing only the clip frames' outputs: the motion frames serve as keys and values."
+    if not n: return blk(t)
+    h = blk.pos_embed(blk.norm1(t)); t = t + blk.attn1(h)                  # all positions: the next attention reads them
+    h = blk.pos_embed(blk.norm2(t)); t = t[:, n:] + blk.attn2(h[:, n:], encoder_hidden_states=h)
+    return t + blk.ff(blk.norm3(t))
 
 # %% ../nbs/05_temporal_attention.ipynb #8e7ae804
 @patch
@@ -72,8 +88,10 @@ def forward(self:EMOTemporalLayer, x:torch.Tensor, *args, **kwargs)->torch.Tenso
     h,w = hs.shape[-2:]
     t = self.proj_in(rearrange(self.norm(hs), 'b c F h w -> (b h w) F c'))
     if ctx.speed is not None: t = torch.cat([t[:, :n], self.speed_attention(t[:, n:], ctx.speed)], dim=1)
-    for blk in self.transformer_blocks: t = blk(t)                   # self-attention over n+f positions
-    return x + rearrange(self.proj_out(t)[:, n:], '(b h w) f c -> (b f) c h w', h=h, w=w)  # drop the n
+    *first,last = self.transformer_blocks
+    for blk in first: t = blk(t)                                     # self-attention over n+f positions
+    t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]  # the last block keeps only the f clip frames
+    return x + rearrange(self.proj_out(t), '(b h w) f c -> (b f) c h w', h=h, w=w)
 
 # %% ../nbs/05_temporal_attention.ipynb #88c5bee4
 def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=768)->list:

@@ -317,7 +317,8 @@ def model_card(w:World, results:dict|None=None)->str:
     "The model card of the shipped synthetic-world model, from the run folder and the scorecard's results."
     from emo_repro.scorecard import card_rows
     vae = json.loads((w.stages/'vae'/'training.json').read_text()) if (w.stages/'vae'/'training.json').exists() else {}
-    total = sum(v['seconds'] for v in w.done.values()) / 60  # the steps' own time: a run resumed days later counts no gap between
+    steps = ', '.join(f"{k} {v['seconds'] / 60:.1f}" for k,v in w.done.items())  # the steps' own time: a run resumed days later counts no gap between
+    missing = [k for k in STEPS if k not in w.done and k != 'pipeline']
     from emo_repro.backbone import EMOUNet
     count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6
     lines = ["# EMO, synthetic world (`emo_repro` chapter 11)", "",
@@ -328,8 +329,9 @@ def model_card(w:World, results:dict|None=None)->str:
              "## Data", f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech from the first 70 % of the "
              "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 deg/frame; preprocessed by "
              "`emo-preprocess` (MediaPipe track, crops, speeds).", "",
-             "## Training", f"`emo-world` on {w.procs} processes: {total:.0f} minutes in its steps as `done.json` records them (a step stopped and resumed "
-             "counts from its last start; chapter 11 gives the whole run's wall times). "
+             "## Training", f"`emo-world` on {w.procs} processes; minutes per step as `done.json` records them: {steps}"
+             f"{'; steps not listed were kept from an earlier run (their weights are in `world/stages/`)' if missing else ''}. A step stopped and resumed "
+             "counts from its last start; chapter 11 gives the whole run's wall times. "
              "Noise schedule: SD1.5's betas rescaled to a zero terminal SNR, v-prediction, sampled from t = T (chapter 09 says why).", "",
              f"- VAE: {w.b['vae_steps']} steps, batch {w.b['vae_batch']} of 64 px crops, held-out PSNR {vae.get('held_out_psnr_db', float('nan')):.1f} dB",
              *[f"- {r['name']}: {r['steps']} steps, batch {r['batch']}, lr {r['lr']:g}, trains {r['trained']}; final loss {r['final_loss']}" for r in stage_summary(w)], ""]

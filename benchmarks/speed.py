@@ -1,0 +1,173 @@
+"""Where a clip's time goes: EMO's denoising loop per configuration, beside diffusers' bare `UNetMotionModel` at the same
+shapes (the architecture's floor) and beside the same network computing everything the lean paths skip (`bank.lean = False`,
+conditions encoded at every step: the implementation before those paths existed).
+
+    python benchmarks/speed.py                 # CPU: the synthetic preset (16x16 latents), in a minute or two
+    python benchmarks/speed.py --preset sd15   # a GPU: sd15 at 512x512 (64x64 latents), bf16 and fp16, eager and compiled
+
+Per configuration: seconds per 12-frame clip (ReferenceNet on the motion frames, the conditions, the sampler's steps with
+guidance, b = 2, and the VAE decode of the 12 frames), its TFLOP (counted by torch.utils.flop_counter on the same calls),
+achieved TFLOP/s, % of the device's dense peak for that precision, and peak memory. All configurations run in one process,
+one after another, on random weights (speed does not depend on their values). Numbers are printed and written to
+benchmarks/results/speed.json (or --out), never asserted.
+"""
+from __future__ import annotations
+import argparse, json, os, platform, statistics, time
+from pathlib import Path
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
+from diffusers.utils import logging as dlogging
+from emo_repro.core import atomic_write
+from emo_repro.backbone import PRESETS, EMOUNet
+from emo_repro.reference_attention import ReferenceFeatures, perturb_zero_init
+from emo_repro.training import noise_scheduler
+from emo_repro.world import SYNTHETIC_VAE_CONFIG
+
+dlogging.set_verbosity_error()  # .to(dtype) on random models: nothing to keep in float32
+RESULTS = Path(__file__).parent/'results'/'speed.json'
+SD15_VAE = dict(block_out_channels=(128, 256, 512, 512), down_block_types=('DownEncoderBlock2D',)*4, up_block_types=('UpDecoderBlock2D',)*4,
+                layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512, scaling_factor=0.18215)
+PEAK_TFLOPS = {'H100': 989, 'H200': 989, 'A100': 312, 'L4': 121, 'A10': 125, 'T4': 65} # dense bf16/fp16 tensor-core peaks, vendor sheets (SXM)
+
+def device_peak(device:torch.device, dtype)->tuple: # (TFLOP/s or None, what it is)
+    if device.type != 'cuda': return None,'no peak for a CPU'
+    name = torch.cuda.get_device_name(device)
+    hit = next((k for k in sorted(PEAK_TFLOPS, key=len, reverse=True) if k in name), None)
+    if hit is None or dtype == torch.float32: return None,f'no table entry for {name} at {dtype}'
+    return PEAK_TFLOPS[hit],f'{hit} dense {str(dtype)[6:]} tensor-core peak'
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+class Clip:
+    "One 12-frame clip's inputs at a preset's shapes: b = 2 (guidance), n = 4 motion frames."
+    def __init__(self, unet:EMOUNet, device, dtype, b=2, f=12, n=4):
+        cfg,s = unet.config,unet.config.unet['sample_size']
+        g = dict(device=device, dtype=dtype)
+        torch.manual_seed(0)
+        self.b,self.f,self.n,self.s = b,f,n,s
+        self.reference = torch.randn(b, 4, s, s, **g); self.motion = torch.randn(1, n, 4, s, s, **g)
+        self.audio = torch.randn(b, f, cfg.audio_window, cfg.audio_layers, cfg.audio_width, **g)
+        self.face_mask = torch.ones(b, 1, s, s, **g); self.noise = torch.randn(1, 4, f, s, s, device=device)
+
+def emo_clip(unet:EMOUNet, vae, x:Clip, steps:int, lean:bool, step_fn=None):
+    "A clip as the pipeline makes it (lean) or with every condition encoded again at each step and the lean paths off."
+    unet.bank.lean = lean
+    s = DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config); s.set_timesteps(steps)
+    ref = unet.reference_net(x.reference[:1]).map(lambda t: t.expand(x.b, *t.shape[1:]))             # once per video: not in a clip
+    motion = unet.reference_net(motion_frames=x.motion).map(lambda t: t.expand(x.b, *t.shape[1:])).motion
+    feats = ReferenceFeatures(ref.reference, motion)
+    speed = torch.ones(x.b, 1 if lean else x.f, device=x.noise.device)
+    kw = dict(reference=feats, audio=x.audio, speed=speed, face_mask=x.face_mask)
+    ctx = unet.conditions((x.b, 4, x.f, x.s, x.s), **kw, keys=True) if lean else None
+    step = step_fn or unet.forward
+    lat,dt,on_dev = x.noise.clone(),x.audio.dtype,s.timesteps.to(x.noise.device)
+    for i,t in enumerate(s.timesteps.tolist()):
+        inp = lat.to(dt).repeat(x.b, 1, 1, 1, 1)
+        pred = (step(inp, on_dev[i], context=ctx) if lean else step(inp, on_dev[i], **kw)).sample.float()
+        lat = s.step(pred[1:] + 3.5 * (pred[:1] - pred[1:]), t, lat).prev_sample
+    return decode(vae, lat)
+
+def decode(vae, lat):
+    z = lat[0].transpose(0, 1) / vae.config.scaling_factor
+    return torch.cat([vae.decode(p.to(vae.dtype)).sample for p in z.split(4)])
+
+def bare_clip(bare:UNetMotionModel, vae, x:Clip, steps:int, step_fn=None, text:int=77):
+    "The same loop on diffusers' UNetMotionModel (AnimateDiff: no ReferenceNet, no EMO layers), 77 text tokens per frame as SD's."
+    s = DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config); s.set_timesteps(steps)
+    ehs = torch.randn(x.b * x.f, text, bare.config.cross_attention_dim, device=x.noise.device, dtype=x.audio.dtype)
+    step = step_fn or bare.forward
+    lat,on_dev = x.noise.clone(),s.timesteps.to(x.noise.device)
+    for i,t in enumerate(s.timesteps.tolist()):
+        pred = step(lat.to(ehs.dtype).repeat(x.b, 1, 1, 1, 1), on_dev[i], encoder_hidden_states=ehs).sample.float()
+        lat = s.step(pred[1:] + 3.5 * (pred[:1] - pred[1:]), t, lat).prev_sample
+    return decode(vae, lat)
+
+def measure(run, device, repeats:int)->dict:
+    "Median seconds of `run()` after one warm-up (which also compiles), and the peak memory."
+    with torch.no_grad():
+        run(); sync(device)
+        if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
+        times = []
+        for _ in range(repeats):
+            sync(device); t0 = time.perf_counter(); run(); sync(device); times.append(time.perf_counter() - t0)
+    out = dict(seconds_per_clip=round(statistics.median(times), 4))
+    if device.type == 'cuda': out['peak_memory_GB'] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
+    return out
+
+def count_flops(preset:str, dtype=torch.bfloat16)->dict:
+    "TFLOP of each kind of clip, counted on the meta device (no memory, no time): per sampler step, and the once-per-clip rest."
+    unet,bare,vae = models(preset, torch.device('meta'), dtype)
+    x = Clip(unet, torch.device('meta'), dtype)
+    def tflop(run):
+        with torch.no_grad(), FlopCounterMode(display=False) as fc: run()
+        return fc.get_total_flops() / 1e12
+    out = {}
+    for name,run in [('emo', lambda n: emo_clip(unet, vae, x, n, True)), ('emo_before', lambda n: emo_clip(unet, vae, x, n, False)),
+                     ('bare_unet_motion_model', lambda n: bare_clip(bare, vae, x, n))]:
+        one,two = tflop(lambda: run(1)),tflop(lambda: run(2))
+        out[name] = dict(per_step=round(two - one, 3), per_clip_rest=round(2 * one - two, 3))  # ReferenceNet on the motion frames, VAE decode
+    out['emo_step_saving_percent'] = round(100 * (1 - out['emo']['per_step'] / out['emo_before']['per_step']), 1)
+    return out
+
+def clip_tflop(counts:dict, kind:str, steps:int)->float: return counts[kind]['per_clip_rest'] + steps * counts[kind]['per_step']
+
+def models(preset:str, device, dtype):
+    with torch.device(device):
+        unet = EMOUNet.from_preset(preset); perturb_zero_init(unet)
+        cfg = unet.config
+        bare = UNetMotionModel.from_unet2d(UNet2DConditionModel(**cfg.unet), MotionAdapter(**cfg.motion), load_weights=False)
+        vae = AutoencoderKL(**(SD15_VAE if preset == 'sd15' else SYNTHETIC_VAE_CONFIG))
+    return tuple(m.eval().to(dtype).requires_grad_(False) for m in (unet, bare, vae))
+
+def study(preset:str, device, dtypes, compiled:tuple, steps:tuple, repeats:int, counts:dict)->dict:
+    res = {}
+    for dtype in dtypes:
+        unet,bare,vae = models(preset, device, dtype)
+        x,peak = Clip(unet, device, dtype),device_peak(device, dtype)
+        for comp in (compiled if dtype == dtypes[0] else (False,)):  # compiled: the first precision only (minutes of compiling each)
+            ef = torch.compile(unet.forward, fullgraph=True, dynamic=False) if comp else None
+            bf = torch.compile(bare.forward, fullgraph=True, dynamic=False) if comp else None
+            for n in steps:
+                key = f"{str(dtype)[6:]} {'compiled' if comp else 'eager'} {n} steps"
+                runs = dict(emo=lambda: emo_clip(unet, vae, x, n, True, ef), bare_unet_motion_model=lambda: bare_clip(bare, vae, x, n, bf))
+                if not comp: runs['emo_before'] = lambda: emo_clip(unet, vae, x, n, False)
+                row = {}
+                for kind,run in runs.items():
+                    r = measure(run, device, repeats); tf = clip_tflop(counts, kind, n)
+                    r.update(tflop_per_clip=round(tf, 3), achieved_tflops=round(tf / r['seconds_per_clip'], 4))
+                    if peak[0]: r['percent_of_peak'] = round(100 * r['achieved_tflops'] / peak[0], 1)
+                    row[kind] = r
+                e = row['emo']['seconds_per_clip']
+                row['emo_over_bare'] = round(e / row['bare_unet_motion_model']['seconds_per_clip'], 3)
+                if 'emo_before' in row: row['before_over_emo'] = round(row['emo_before']['seconds_per_clip'] / e, 3)
+                row['peak'] = peak[1]
+                res[key] = row
+                print(key, json.dumps(row), flush=True)
+        del unet, bare, vae
+        if device.type == 'cuda': torch.cuda.empty_cache()
+    return res
+
+def main(preset:str, out:Path, repeats:int, steps:tuple, compile_too:bool, count_only:bool=False):
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    dtypes = (torch.bfloat16, torch.float16) if device.type == 'cuda' else (torch.float32,)
+    counts = count_flops(preset); print('counted TFLOP:', json.dumps(counts), flush=True)
+    res = dict(torch=torch.__version__, machine=platform.machine(), device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu',
+               cpu_threads=torch.get_num_threads(), load_average_1min=round(os.getloadavg()[0], 2), preset=preset,
+               latents=PRESETS[preset]['unet']['sample_size'], b=2, f=12, n=4, guidance_scale=3.5, counted_tflop=counts,
+               counted_tflop_per_clip={k: {n: round(clip_tflop(counts, k, n), 1) for n in steps} for k in ('emo', 'emo_before', 'bare_unet_motion_model')})
+    if not count_only: res['configurations'] = study(preset, device, dtypes, (False, True) if compile_too else (False,), steps, repeats, counts)
+    with atomic_write(out, 'w') as fh: json.dump(res, fh, indent=1)
+    print(f'wrote {out}')
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--preset', default='synthetic', choices=sorted(PRESETS))
+    p.add_argument('--steps', default='40,10', help='sampler steps per clip, comma-separated')
+    p.add_argument('--repeats', type=int, default=3)
+    p.add_argument('--compile', action='store_true', help='also torch.compile the steps (minutes of compiling)')
+    p.add_argument('--count-only', action='store_true', help='only count the TFLOP (meta device: any preset, any machine, seconds)')
+    p.add_argument('--out', type=Path, default=RESULTS)
+    a = p.parse_args()
+    main(a.preset, a.out, a.repeats, tuple(int(s) for s in a.steps.split(',')), a.compile, a.count_only)
