@@ -126,7 +126,6 @@ def preset_settings(name:str, stage:int)->dict:
     if name == 'synthetic': return dict(model='synthetic', resolution=128, num_frames=12 if video else 1, motion_frames=4 if video else 0,
         batch_size=4 if video else 8, micro_batch_size=2 if video else 4, lr=2e-4, lr_warmup_steps=50,
         prediction_type='v_prediction', zero_terminal_snr=True, max_steps=700 if video else 1000,
-        drop_motion=0.5 if stage == 3 else 0.1, # stage 3 learns speed: without motion frames it is the only cue to the head's speed
         checkpoint_every=100, keep_checkpoints=2, log_every=10, preview_every=250, progress_bar=False) # chapter 11, sized for 2 CPU cores
     if name == 'sd15': return dict(model='sd15', resolution=512, num_frames=12 if video else 1, motion_frames=4 if video else 0,
         batch_size=4 if video else 48, micro_batch_size=1 if video else 8, mixed_precision='bf16', gradient_checkpointing=True,

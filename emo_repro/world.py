@@ -185,7 +185,7 @@ STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage3', '
 STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage3=(3, 'stage2', None),
               stage3_audio=(3, 'stage2', 'audio_layers')) # name: (stage, starts from, also trained)
 BUDGETS = dict(
-    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage3=1500, stage3_audio=1500),
+    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage3=400, stage3_audio=400),
     toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage3=2, stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
