@@ -107,7 +107,7 @@ def count_flops(preset:str, dtype=torch.bfloat16)->dict:
     for name,run in [('emo', lambda n: emo_clip(unet, vae, x, n, True)), ('emo_before', lambda n: emo_clip(unet, vae, x, n, False)),
                      ('bare_unet_motion_model', lambda n: bare_clip(bare, vae, x, n))]:
         one,two = tflop(lambda: run(1)),tflop(lambda: run(2))
-        out[name] = dict(per_step=round(two - one, 3), per_clip_rest=round(2 * one - two, 3))  # ReferenceNet on the motion frames, VAE decode
+        out[name] = dict(per_step=round(two - one, 6), per_clip_rest=round(2 * one - two, 6))  # ReferenceNet on the motion frames, VAE decode
     out['emo_step_saving_percent'] = round(100 * (1 - out['emo']['per_step'] / out['emo_before']['per_step']), 1)
     return out
 
@@ -136,7 +136,7 @@ def study(preset:str, device, dtypes, compiled:tuple, steps:tuple, repeats:int, 
                 row = {}
                 for kind,run in runs.items():
                     r = measure(run, device, repeats); tf = clip_tflop(counts, kind, n)
-                    r.update(tflop_per_clip=round(tf, 3), achieved_tflops=round(tf / r['seconds_per_clip'], 4))
+                    r.update(tflop_per_clip=round(tf, 4), achieved_tflops=round(tf / r['seconds_per_clip'], 5))
                     if peak[0]: r['percent_of_peak'] = round(100 * r['achieved_tflops'] / peak[0], 1)
                     row[kind] = r
                 e = row['emo']['seconds_per_clip']
@@ -156,7 +156,7 @@ def main(preset:str, out:Path, repeats:int, steps:tuple, compile_too:bool, count
     res = dict(torch=torch.__version__, machine=platform.machine(), device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu',
                cpu_threads=torch.get_num_threads(), load_average_1min=round(os.getloadavg()[0], 2), preset=preset,
                latents=PRESETS[preset]['unet']['sample_size'], b=2, f=12, n=4, guidance_scale=3.5, counted_tflop=counts,
-               counted_tflop_per_clip={k: {n: round(clip_tflop(counts, k, n), 1) for n in steps} for k in ('emo', 'emo_before', 'bare_unet_motion_model')})
+               counted_tflop_per_clip={k: {n: round(clip_tflop(counts, k, n), 4) for n in steps} for k in ('emo', 'emo_before', 'bare_unet_motion_model')})
     if not count_only: res['configurations'] = study(preset, device, dtypes, (False, True) if compile_too else (False,), steps, repeats, counts)
     with atomic_write(out, 'w') as fh: json.dump(res, fh, indent=1)
     print(f'wrote {out}')
