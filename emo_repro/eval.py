@@ -19,29 +19,32 @@ from fastcore.script import call_parse, CliError
 from tqdm.auto import tqdm
 from .core import EMOError, InputError, VideoError, atomic_path, atomic_write, check_device
 from .data import FPS, SAMPLES_PER_FRAME, read_video, track_video, square_crop, crop_frame, video_audio, list_videos, check_id, _read_json, _one_line
-from .head_speed import FaceTrack, RIGID_LANDMARKS, rigid_fit
+from .head_speed import FaceTrack, RIGID_LANDMARKS, SPEED_CENTERS, rigid_fit, head_pose, rotation_speed
 from .face_locator import union_box
 
 # %% auto #0
-__all__ = ['METRICS', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FVD_FRAMES', 'I3D_SIZE', 'ARCFACE_DEPTHS',
-           'ARCFACE_TEMPLATE', 'ALEXNET_RELUS', 'PAIRED', 'COLUMNS', 'EvalProtocol', 'read_split', 'split_videos',
-           'gaussian_stats', 'frechet_distance', 'frechet', 'weight_file', 'load_weights', 'BasicConv2d', 'InceptionA',
-           'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'FIDInceptionV3', 'embed', 'fid_features', 'Unit3D',
-           'I3DInception', 'InceptionI3d', 'fvd_clips', 'i3d_features', 'IBasicBlock', 'IResNet', 'five_points',
-           'similarity_2d', 'align_faces', 'arcface_embeddings', 'csim', 'expression_landmarks', 'expression_features',
-           'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS', 'lpips_distance', 'syncnet_crops', 'SyncNet',
-           'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache', 'face_crop', 'measure_video', 'load_networks',
-           'evaluate', 'report_table', 'parse_metrics', 'emo_eval']
+__all__ = ['METRICS', 'CROPS', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FVD_FRAMES', 'I3D_SIZE', 'ARCFACE_DEPTHS',
+           'ARCFACE_TEMPLATE', 'ALEXNET_RELUS', 'PAIRED', 'COLUMNS', 'GENERATED', 'EvalProtocol', 'read_split',
+           'split_videos', 'gaussian_stats', 'frechet_distance', 'frechet', 'weight_file', 'load_weights',
+           'BasicConv2d', 'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'FIDInceptionV3',
+           'embed', 'fid_features', 'Unit3D', 'I3DInception', 'InceptionI3d', 'fvd_clips', 'i3d_features',
+           'IBasicBlock', 'IResNet', 'five_points', 'similarity_2d', 'align_faces', 'arcface_embeddings', 'csim',
+           'expression_landmarks', 'expression_features', 'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS',
+           'lpips_distance', 'syncnet_crops', 'SyncNet', 'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache',
+           'face_crop', 'video_track', 'measure_video', 'load_networks', 'evaluate', 'report_table', 'parse_metrics',
+           'emo_eval', 'eval_setup', 'generated_folder', 'own_speed', 'reenact', 'generate_videos']
 
 # %% ../nbs/13_eval.ipynb #67c09557
 METRICS = ('fid', 'fvd', 'csim', 'efid_landmarks', 'sync', 'psnr', 'ssim', 'lpips')
+CROPS = ('face', 'reference', 'none')
 
 @dataclass(frozen=True)
 class EvalProtocol:
     "What every number of a report was measured on: written into the report and into every cache key."
     size:int=512             # side of the square face crop the frame metrics read
-    crop:str='face'          # 'face': the real video's face-centred square, also cut from its generated one; 'none': videos are crops already
-    crop_scale:float=1.8     # crop side / longer side of the union of the face boxes (chapter 07's)
+    crop:str='face'          # 'face': the real video's face-centred square, also cut from its generated one; 'reference': the real video cut
+                             # around its reference frame's face, the generated ones are that crop already (EMO's output); 'none': videos are crops already
+    crop_scale:float=1.8     # crop side / longer side of the face box: the union of a video's boxes ('face', chapter 07's 1.8) or the reference frame's ('reference': the pipeline's)
     frame_stride:int=1       # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM and LPIPS (Sync and FVD read all)
     fvd_stride:int=16        # FVD's 16-frame windows start every k-th frame (16: they do not overlap)
     reference_frame:int=0    # self-reenactment: the real video's frame used as the reference
@@ -53,7 +56,7 @@ class EvalProtocol:
     def __post_init__(self):
         bad = lambda k, why: InputError(f"--{k.replace('_', '-')}", f"{getattr(self, k)!r}: {why}")
         if not (isinstance(self.size, int) and self.size >= 32): raise bad('size', 'must be a whole number of pixels, 32 or more')
-        if self.crop not in ('face', 'none'): raise bad('crop', "must be 'face' or 'none'")
+        if self.crop not in CROPS: raise bad('crop', f"must be one of {', '.join(map(repr, CROPS))}")
         if not self.crop_scale >= 1: raise bad('crop_scale', 'must be 1 or more (the crop holds the face box)')
         for k in ('frame_stride', 'fvd_stride', 'min_fid_frames', 'min_fvd_clips', 'sync_vshift'):
             if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1): raise bad(k, 'must be a whole number, 1 or more')
@@ -555,16 +558,23 @@ class FeatureCache:
         return out
 
 # %% ../nbs/13_eval.ipynb #4e48e1f7
-def face_crop(track:dict, P:EvalProtocol, source)->tuple:
-    "The protocol's crop (x0, y0, side) of a video from its face track."
+def face_crop(track:dict, P:EvalProtocol, source, generated:bool=False)->tuple:
+    "The protocol's crop (x0, y0, side) of a video from its face track; `generated`: the video is a generated one."
     H,W = (int(v) for v in track['image_size'])
     if P.crop == 'face': return square_crop(union_box(track['boxes'], image_size=(H, W)), (H, W), P.crop_scale)
-    if H != W: raise VideoError(source, f"is {W}x{H}, not square: crop='none' is for videos that are face crops already")
+    if P.crop == 'reference' and not generated:
+        if not track['detected'][P.reference_frame]: raise VideoError(source, f"shows no face the mesh finds in frame {P.reference_frame}, the reference frame")
+        return square_crop(track['boxes'][P.reference_frame], (H, W), P.crop_scale)
+    if H != W: raise VideoError(source, f"is {W}x{H}, not square: crop={P.crop!r} reads {'generated videos' if generated else 'videos'} that are face crops already")
     return 0,0,H
 
 def _track(path)->dict:
     t = track_video(path)
     return dict(landmarks=t.landmarks, boxes=t.boxes, detected=t.detected, image_size=np.array(t.image_size))
+
+def video_track(path, P:EvalProtocol, cache:FeatureCache)->dict:
+    "The face track of the video at `path` (landmarks, boxes, detected, image_size), from the cache where it is there."
+    return cache.get('track', dict(video=_stat(path), protocol=asdict(P)), lambda: _track(path))
 
 # %% ../nbs/13_eval.ipynb #5b24e0a8
 def measure_video(path, # a video file
@@ -574,13 +584,13 @@ def measure_video(path, # a video file
                   cache:FeatureCache,
                   crop=None, # (x0, y0, side); None: the protocol's crop of this video
                   weights:dict|None=None, # {metric: weight file} that keys the cache
+                  generated:bool=False, # a generated video (its protocol crop may differ from a real one's)
                  )->dict: # {'track', 'crop', 'frames' (lazy), and one entry per metric}
     "Features of one video for `metrics`, from the cache where they are there."
-    key = dict(video=_stat(path), protocol=asdict(P))
-    track = cache.get('track', key, lambda: _track(path))
-    crop = tuple(int(v) for v in (crop or face_crop(track, P, path)))
+    key,track = dict(video=_stat(path), protocol=asdict(P)),video_track(path, P, cache)
     T = len(track['landmarks']); idx = np.arange(0, T, P.frame_stride)
     if P.reference_frame >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {P.reference_frame}")
+    crop = tuple(int(v) for v in (crop or face_crop(track, P, path, generated)))
     frames = lru_cache(1)(lambda: read_video(path)[:T])
     crops = lru_cache(1)(lambda: np.stack([crop_frame(f, crop, P.size) for f in frames()[idx]]))
     k = lambda m: {**key, 'crop': crop, 'weights': _stat(weights[m]) if weights and m in weights else None}
@@ -668,7 +678,7 @@ def evaluate(real, # folder of real videos, or one video
         if vid not in G: continue
         try:
             crop = rv['crop'] if rv is not None and P.crop == 'face' and _check_size(rv, G[vid]) else None
-            gv = measure_video(G[vid], feat, nets, P, cache, crop=crop, weights=weights)
+            gv = measure_video(G[vid], feat, nets, P, cache, crop=crop, weights=weights, generated=True)
             pair = _paired(gv, rv, G[vid], R[vid], metrics, nets.get('lpips')) if rv is not None and set(PAIRED) & set(metrics) else {}
             row['fake'] = {**_scores(gv, rv['csim']['reference'] if rv is not None and 'csim' in gv else None), **pair}
             for m in gset: gset[m].append(gv.get(m))
@@ -723,26 +733,105 @@ def parse_metrics(spec:str)->list:
 
 @call_parse
 def emo_eval(real:str=None, # folder of real videos (searched recursively), or one video
-             fake:str=None, # folder of generated videos, each named as its real video
+             fake:str=None, # folder of generated videos, each named as its real video (with --generate: where they are made)
              out:str='report.json', # the report (JSON, written atomically)
              weights_dir:str=None, # folder with the weight files of WEIGHTS (the table at the top of the chapter)
              metrics:str=','.join(METRICS), # comma-separated: fid, fvd, csim, efid_landmarks (or efid), sync, psnr, ssim, lpips
              size:int=512, # side of the face crop the frame metrics read
-             crop:str='face', # 'face': the real video's face-centred crop; 'none': videos are face crops already
+             crop:str=None, # 'face': the real video's face-centred crop (the default); 'reference': generated videos are crops of the reference frame (the default with --generate); 'none': videos are face crops already
+             crop_scale:float=None, # crop side / face box side (default 1.8; with --generate the model's)
              frame_stride:int=1, # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM, LPIPS
              fvd_stride:int=16, # FVD's 16-frame windows start every k-th frame
              split:str=None, # identity-disjoint split file {split: {identity: [video ids]}}
              split_name:str='test', # the split to evaluate
              cache:str=None, # feature cache folder; default <out>.cache
-             device:str=None, # where the networks run; default cuda if available
+             device:str=None, # where the networks (and the model) run; default cuda if available
+             generate:bool=False, # first make --fake: each real video reenacted from its first frame and its own sound
+             model:str='synthetic', # with --generate: the weights, as emo-generate's --weights takes them
+             steps:int=40, # with --generate: sampler steps per clip
+             guidance:float=3.5, # with --generate: classifier-free guidance scale
+             seed:int=0, # with --generate: the noise seed of every video
+             sampler:str='ddim', # with --generate: 'ddim', 'dpmpp' or 'unipc'
+             speed:float=None, # with --generate: head speed, degrees per frame (default: each real video's own)
             ):
-    "Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM, LPIPS."
+    "Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM, LPIPS; --generate makes them first."
     if not (real and fake): raise CliError('--real and --fake are both required')
     try:
-        P,ms = EvalProtocol(size=size, crop=crop, frame_stride=frame_stride, fvd_stride=fvd_stride),parse_metrics(metrics)
-        ids = split_videos(read_split(split), split_name, split) if split else None
-        rep = evaluate(real, fake, ms, weights_dir, P, cache or Path(out).with_suffix('.cache'), ids, device)
+        pipe,P,ms = eval_setup(generate, model, device, size, crop, crop_scale, frame_stride, fvd_stride, metrics, steps, guidance, seed, sampler, speed)
+        ids,cache = split_videos(read_split(split), split_name, split) if split else None,FeatureCache(cache or Path(out).with_suffix('.cache'))
+        if generate:
+            settings = dict(model=model, num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler, speed=speed, reference_frame=P.reference_frame)
+            failed = generate_videos(pipe, real, generated_folder(fake, settings), P, cache, ids, speed=speed,
+                                     num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler)
+        rep = evaluate(real, fake, ms, weights_dir, P, cache.root, ids, device)
+        if generate: rep.update(generate=settings, failed={**failed, **rep['failed']})
         with atomic_write(out, 'w') as f: json.dump(rep, f, indent=1)
     except (EMOError, OSError) as e: raise CliError(_one_line(e)) from None
     print(report_table(rep)); print(f"report: {out}")
     return rep
+
+def eval_setup(generate, model, device, size, crop, crop_scale, frame_stride, fvd_stride, metrics, steps, guidance, seed, sampler, speed)->tuple:
+    "The model (None without --generate), the protocol and the metrics of an emo-eval run, every option checked before any long work."
+    ms = parse_metrics(metrics)
+    if not generate: return None,EvalProtocol(size=size, crop=crop or 'face', crop_scale=crop_scale or 1.8, frame_stride=frame_stride, fvd_stride=fvd_stride),ms
+    if crop not in (None, 'reference'): raise InputError('--crop', f"{crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way (--crop reference)")
+    from .inference import load_pipeline
+    pipe = load_pipeline(model, device)
+    if crop_scale is not None and crop_scale != pipe.config.crop_scale: raise InputError('--crop-scale', f"{crop_scale!r}: --generate cuts the real videos as the model cut its reference, {pipe.config.crop_scale!r}")
+    P = EvalProtocol(size=size, crop='reference', crop_scale=pipe.config.crop_scale, frame_stride=frame_stride, fvd_stride=fvd_stride)
+    pipe.check_options(steps, guidance, 1.0 if speed is None else speed, seed, FPS, pipe.resolution, None, None, None, sampler)
+    return pipe,P,ms
+
+# %% ../nbs/13_eval.ipynb #d1766130
+GENERATED = 'generate.json' # the settings of the videos `--generate` made, in their folder
+
+def generated_folder(fake, settings:dict)->Path:
+    "The folder `--generate` writes into, with `settings` recorded; refused if it holds videos made otherwise."
+    fake = Path(fake); f = fake/GENERATED
+    if fake.exists() and not fake.is_dir(): raise InputError(fake, "is a file: --generate writes its videos into a folder")
+    if f.exists():
+        old = _read_json(f)
+        if diff := [f"{k} {old.get(k)!r}, now {settings.get(k)!r}" for k in sorted(settings.keys() | old.keys()) if old.get(k) != settings.get(k)]:
+            raise InputError(fake, f"holds videos generated with other settings ({'; '.join(diff)}): choose another folder")
+    elif fake.exists() and _videos(fake): raise InputError(fake, "holds videos --generate did not make: choose an empty folder")
+    fake.mkdir(parents=True, exist_ok=True)
+    with atomic_path(f) as t: Path(t).write_text(json.dumps(settings, indent=1))
+    return fake
+
+def own_speed(track:dict, centers=SPEED_CENTERS)->float:
+    "Median head rotation speed (degrees per frame) of a face track, clipped to the speed buckets' range."
+    t = FaceTrack(track['landmarks'], track['boxes'], track['detected'], tuple(int(v) for v in track['image_size']))
+    return float(np.clip(np.median(rotation_speed(head_pose(t))), centers[0], centers[-1]))
+
+# %% ../nbs/13_eval.ipynb #c942fab1
+def reenact(pipe, # an EMOPipeline (chapter 10)
+            path, # the real video
+            out, # the MP4 to write
+            P:EvalProtocol, cache:FeatureCache,
+            speed:float|None=None, # head speed, degrees per frame; None: the real video's own (`own_speed`)
+            **kwargs, # the pipeline's: num_inference_steps, guidance_scale, seed, sampler
+           )->float: # the speed used
+    "Self-reenactment of one real video: frame `P.reference_frame` is the portrait and its own sound drives it, for as many frames."
+    track = video_track(path, P, cache); T,ref = len(track['landmarks']),P.reference_frame
+    if ref >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {ref}")
+    if not track['detected'][ref]: raise VideoError(path, f"shows no face the mesh finds in frame {ref}, the reference frame")
+    wave = video_audio(path, T)
+    if wave is None: raise VideoError(path, "has no sound: --generate drives the model with the video's own audio")
+    speed = own_speed(track) if speed is None else speed
+    pipe(read_video(path, start=ref, stop=ref + 1)[0], wave, output_path=out, face_box=track['boxes'][ref], speed=speed, **kwargs)
+    return speed
+
+def generate_videos(pipe, real, # folder of real videos, or one video
+                    fake, # `generated_folder`
+                    P:EvalProtocol, cache:FeatureCache, ids=None, progress:bool=True, **kwargs, # `reenact`'s
+                   )->dict: # {real video: the line saying why it could not be reenacted}
+    "`reenact` every real video (those of `ids`) into `fake/<id>.mp4`; videos already there are kept."
+    R,failed = _videos(real),{}
+    if ids is not None: R = {k: v for k,v in R.items() if k in ids}
+    pipe.set_progress_bar_config(disable=True)
+    for vid,path in tqdm(R.items(), desc='emo-eval --generate', unit='video', disable=not progress):
+        out = Path(fake)/f'{vid}.mp4'
+        if out.exists(): continue
+        try: reenact(pipe, path, out, P, cache, **kwargs)
+        except InputError as e: failed[str(path)] = _one_line(e)
+    return failed

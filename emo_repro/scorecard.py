@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from scipy.stats import spearmanr
 from .core import NoFaceError, atomic_path
+from .audio import clip_windows
 from .data import FPS, SAMPLES_PER_FRAME, encode_frames
 from .face_locator import union_box
 from .head_speed import track_faces, head_pose, rotation_speed
@@ -26,8 +29,8 @@ from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 __all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',
            'generate', 'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error',
            'pearson', 'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed',
-           'drift', 'scorecard', 'save_strip', 'lip_report', 'sampler_sweep', 'fewest_steps', 'card_rows', 'eval_row',
-           'print_card']
+           'drift', 'clip_loss', 'condition_use', 'scorecard', 'save_strip', 'lip_report', 'sampler_sweep',
+           'fewest_steps', 'card_rows', 'eval_row', 'print_card']
 
 # %% ../nbs/12_scorecard.ipynb #14c07088
 @dataclass
@@ -196,6 +199,48 @@ def drift(pipe, p:Person, seconds:float=60., window:float=5., **kw)->dict:
     return dict(seconds=seconds, first=round(colour_error(m, p.identity, slice(0, k)), 2), last=round(colour_error(m, p.identity, slice(-k, None)), 2),
                 found=round(m['found'], 3), r=pearson(m.get('mouth', []), mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)))
 
+# %% ../nbs/12_scorecard.ipynb #3d376513
+def clip_loss(pipe, x0:torch.Tensor, # clean latents (1, 4, f, h, w)
+              motion:torch.Tensor, windows:torch.Tensor, speed:float, ref, mask:torch.Tensor, # `clip_conditions`' inputs
+              t:int, noise:torch.Tensor)->float:
+    "The training loss of one clip at timestep `t`: MSE between the network's output and the scheduler's target."
+    s,tt = pipe.scheduler,torch.tensor([t])
+    target = s.get_velocity(x0, noise, tt) if s.config.prediction_type == 'v_prediction' else noise
+    ctx = pipe.clip_conditions(ref, motion, windows, speed, mask, torch.tensor([False]))
+    with torch.no_grad(): return float(F.mse_loss(pipe.unet(s.add_noise(x0, noise, tt), tt, context=ctx).sample.float(), target))
+
+def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
+    "Latents of the world's video of `p` saying `wave` at `speed`: the clip from `start` and its motion frames; the audio windows."
+    f,n,m = pipe.config.clip_length,pipe.config.motion_frames,pipe.unet.config.audio_window // 2
+    lat = rearrange(encode_frames(pipe.vae, world_video(p, wave, speed)), 't c h w -> 1 c t h w')
+    T = len(wave) // SAMPLES_PER_FRAME
+    return lat[:, :, start:start+f],rearrange(lat[:, :, start-n:start], '1 c n h w -> 1 n c h w'),clip_windows(pipe.track_features(wave, T).features, T, start, f, m)
+
+def _reference(pipe, p:Person)->tuple:
+    ref,box = pipe.reference_crop(p.portrait, pipe.resolution, p.box); h = ref.shape[0] // pipe.vae_scale_factor
+    return pipe.reference_features(encode_frames(pipe.vae, ref[None]), torch.tensor([False])),pipe.face_mask(box, ref.shape[:2], (h, h))
+
+def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(200, 500, 800), seeds:int=3, start:int=20)->dict:
+    "% by which the loss on held-out clips grows when one condition is replaced (speed, sound, motion frames, reference), averaged over people, speeds, timesteps and noise."
+    gains = {k: [] for k in ('speed', 'speed_no_motion', 'audio', 'motion', 'reference')}; by_truth = {s: [] for s in speeds}
+    for i,p in enumerate(people):
+        wave,other = held_out_sound(80 + i, seconds),held_out_sound(90 + i, seconds)
+        (ref,mask),(ref_q,_) = _reference(pipe, p),_reference(pipe, people[(i + 1) % len(people)])
+        for s in speeds:
+            wrong = next(v for v in speeds if v != s)
+            x0,mot,win = _clip_inputs(pipe, p, wave, s, start); _,_,win_o = _clip_inputs(pipe, p, other, s, start)
+            for t in timesteps:
+                for seed in range(seeds):
+                    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+                    L = lambda mo=mot, w=win, sp=s, r=ref: clip_loss(pipe, x0, mo, w, sp, r, mask, t, e)
+                    base,base0 = L(),L(mo=torch.zeros_like(mot))
+                    for k,v in dict(speed=L(sp=wrong), audio=L(w=win_o), motion=base0, reference=L(r=ref_q)).items(): gains[k].append(100 * (v - base) / base)
+                    gains['speed_no_motion'].append(100 * (L(mo=torch.zeros_like(mot), sp=wrong) - base0) / base0)
+                    by_truth[s].append(gains['speed'][-1])
+    pct = lambda v: round(float(np.mean(v)), 3)
+    return dict(**{k: pct(v) for k,v in gains.items()}, speed_by_truth={str(s): pct(v) for s,v in by_truth.items()},
+                speed_spread=round(float(np.std(gains['speed'])), 3), cases=len(gains['speed']), people=len(people), timesteps=list(timesteps))
+
 # %% ../nbs/12_scorecard.ipynb #f68e60d5
 PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, 3.5, 5.0), guidance_people=2, drift_seconds=60.0,
                 steps=STEPS, shift_px=10.0) # the full card; tests pass a smaller one
@@ -221,6 +266,7 @@ def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
     part('lip_sync', lips)
     part('head_speed', lambda: head_speed(pipe, people[:P['speed_people']], P['speed_seconds'], **kw))
     part('face_locator', lambda: mask_shift(pipe, people[:P['speed_people']], P['speed_seconds'], P['shift_px'], **kw))
+    part('condition_use', lambda: condition_use(pipe, people[:P['speed_people']], P['speed_seconds']))
     if ablation is not None:
         part('stage3_audio', lambda: lip_report(lip_sync(ablation, people, P['seconds'], other_audio=False, **kw)))
     def guidance():
@@ -296,6 +342,9 @@ def card_rows(res:dict)->list:
     if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
                    ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
     if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
+    if C := res.get('condition_use'):
+        rows += [(f"speed replaced{w}: loss grows, %", C[k], f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}", 'read, as the others', None)
+                 for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
     if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
     if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
     return rows

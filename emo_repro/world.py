@@ -181,12 +181,12 @@ def synthetic_wav2vec(folder, seed:int=0)->Path:
     return folder
 
 # %% ../nbs/11_world.ipynb #5ba4ac0b
-STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage3', 'stage3_audio', 'pipeline')
-STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage3=(3, 'stage2', None),
-              stage3_audio=(3, 'stage2', 'audio_layers')) # name: (stage, starts from, also trained)
+STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage3', 'stage3_audio', 'pipeline')
+STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage2_more=(2, 'stage2', None), # stage 2 continued: a second run from its weights
+              stage3=(3, 'stage2_more', None), stage3_audio=(3, 'stage2_more', 'audio_layers')) # name: (stage, starts from, also trained)
 BUDGETS = dict(
-    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage3=400, stage3_audio=400),
-    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage3=2, stage3_audio=2)) # steps of each
+    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500, stage3=400, stage3_audio=400),
+    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage3=2, stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
 
@@ -282,7 +282,7 @@ def run_step(w:World, step:str):
 # %% ../nbs/11_world.ipynb #7158e3ac
 @call_parse
 def emo_world(out:str='world', # run folder; a re-run continues where the last one stopped
-              budget:str='full', # 'full' (the shipped model, about 140 min on 2 CPU cores) or 'toy' (minutes, for tests)
+              budget:str='full', # 'full' (the shipped model, about 3 hours on 2 CPU cores) or 'toy' (minutes, for tests)
               procs:int=None, # training processes (default: one per GPU, else 2 on the CPU)
               until:str=None, # stop after this step
              ):
