@@ -31,8 +31,8 @@ __all__ = ['METRICS', 'CROPS', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FV
            'IBasicBlock', 'IResNet', 'five_points', 'similarity_2d', 'align_faces', 'arcface_embeddings', 'csim',
            'expression_landmarks', 'expression_features', 'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS',
            'lpips_distance', 'syncnet_crops', 'SyncNet', 'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache',
-           'face_crop', 'video_track', 'measure_video', 'load_networks', 'evaluate', 'report_table', 'parse_metrics',
-           'emo_eval', 'eval_setup', 'generated_folder', 'own_speed', 'reenact', 'generate_videos']
+           'face_crop', 'reference_box', 'video_track', 'measure_video', 'load_networks', 'evaluate', 'report_table',
+           'parse_metrics', 'emo_eval', 'eval_setup', 'generated_folder', 'own_speed', 'reenact', 'generate_videos']
 
 # %% ../nbs/13_eval.ipynb #67c09557
 METRICS = ('fid', 'fvd', 'csim', 'efid_landmarks', 'sync', 'psnr', 'ssim', 'lpips')
@@ -562,11 +562,16 @@ def face_crop(track:dict, P:EvalProtocol, source, generated:bool=False)->tuple:
     "The protocol's crop (x0, y0, side) of a video from its face track; `generated`: the video is a generated one."
     H,W = (int(v) for v in track['image_size'])
     if P.crop == 'face': return square_crop(union_box(track['boxes'], image_size=(H, W)), (H, W), P.crop_scale)
-    if P.crop == 'reference' and not generated:
-        if not track['detected'][P.reference_frame]: raise VideoError(source, f"shows no face the mesh finds in frame {P.reference_frame}, the reference frame")
-        return square_crop(track['boxes'][P.reference_frame], (H, W), P.crop_scale)
+    if P.crop == 'reference' and not generated: return square_crop(reference_box(track, P, source), (H, W), P.crop_scale)
     if H != W: raise VideoError(source, f"is {W}x{H}, not square: crop={P.crop!r} reads {'generated videos' if generated else 'videos'} that are face crops already")
     return 0,0,H
+
+def reference_box(track:dict, P:EvalProtocol, source)->np.ndarray:
+    "The face box (4,) xyxy of the video's frame `P.reference_frame`; `VideoError` if the video is shorter or the mesh finds no face there."
+    T,ref = len(track['landmarks']),P.reference_frame
+    if ref >= T: raise VideoError(source, f"has {T} frames; the protocol's reference frame is {ref}")
+    if not track['detected'][ref]: raise VideoError(source, f"shows no face the mesh finds in frame {ref}, the reference frame")
+    return track['boxes'][ref]
 
 def _track(path)->dict:
     t = track_video(path)
@@ -812,13 +817,11 @@ def reenact(pipe, # an EMOPipeline (chapter 10)
             **kwargs, # the pipeline's: num_inference_steps, guidance_scale, seed, sampler
            )->float: # the speed used
     "Self-reenactment of one real video: frame `P.reference_frame` is the portrait and its own sound drives it, for as many frames."
-    track = video_track(path, P, cache); T,ref = len(track['landmarks']),P.reference_frame
-    if ref >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {ref}")
-    if not track['detected'][ref]: raise VideoError(path, f"shows no face the mesh finds in frame {ref}, the reference frame")
-    wave = video_audio(path, T)
+    track = video_track(path, P, cache); box,ref = reference_box(track, P, path),P.reference_frame
+    wave = video_audio(path, len(track['landmarks']))
     if wave is None: raise VideoError(path, "has no sound: --generate drives the model with the video's own audio")
     speed = own_speed(track) if speed is None else speed
-    pipe(read_video(path, start=ref, stop=ref + 1)[0], wave, output_path=out, face_box=track['boxes'][ref], speed=speed, **kwargs)
+    pipe(read_video(path, start=ref, stop=ref + 1)[0], wave, output_path=out, face_box=box, speed=speed, **kwargs)
     return speed
 
 def generate_videos(pipe, real, # folder of real videos, or one video

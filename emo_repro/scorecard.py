@@ -209,12 +209,16 @@ def clip_loss(pipe, x0:torch.Tensor, # clean latents (1, 4, f, h, w)
     ctx = pipe.clip_conditions(ref, motion, windows, speed, mask, torch.tensor([False]))
     with torch.no_grad(): return float(F.mse_loss(pipe.unet(s.add_noise(x0, noise, tt), tt, context=ctx).sample.float(), target))
 
-def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
-    "Latents of the world's video of `p` saying `wave` at `speed`: the clip from `start` and its motion frames; the audio windows."
-    f,n,m = pipe.config.clip_length,pipe.config.motion_frames,pipe.unet.config.audio_window // 2
-    lat = rearrange(encode_frames(pipe.vae, world_video(p, wave, speed)), 't c h w -> 1 c t h w')
+def _windows(pipe, wave, start:int)->torch.Tensor:
+    "The audio windows of the clip from frame `start` of `wave` (f, 2m+1, L, D)."
     T = len(wave) // SAMPLES_PER_FRAME
-    return lat[:, :, start:start+f],rearrange(lat[:, :, start-n:start], '1 c n h w -> 1 n c h w'),clip_windows(pipe.track_features(wave, T).features, T, start, f, m)
+    return clip_windows(pipe.track_features(wave, T).features, T, start, pipe.config.clip_length, pipe.unet.config.audio_window // 2)
+
+def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
+    "Latents of the world's video of `p` saying `wave` at `speed`: the clip from `start` and its motion frames."
+    f,n = pipe.config.clip_length,pipe.config.motion_frames
+    lat = rearrange(encode_frames(pipe.vae, world_video(p, wave, speed)), 't c h w -> 1 c t h w')
+    return lat[:, :, start:start+f],rearrange(lat[:, :, start-n:start], '1 c n h w -> 1 n c h w')
 
 def _reference(pipe, p:Person)->tuple:
     ref,box = pipe.reference_crop(p.portrait, pipe.resolution, p.box); h = ref.shape[0] // pipe.vae_scale_factor
@@ -226,9 +230,10 @@ def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), times
     for i,p in enumerate(people):
         wave,other = held_out_sound(80 + i, seconds),held_out_sound(90 + i, seconds)
         (ref,mask),(ref_q,_) = _reference(pipe, p),_reference(pipe, people[(i + 1) % len(people)])
+        win,win_o = _windows(pipe, wave, start),_windows(pipe, other, start)  # the sound's and another sound's, once per person
         for s in speeds:
             wrong = next(v for v in speeds if v != s)
-            x0,mot,win = _clip_inputs(pipe, p, wave, s, start); _,_,win_o = _clip_inputs(pipe, p, other, s, start)
+            x0,mot = _clip_inputs(pipe, p, wave, s, start)
             for t in timesteps:
                 for seed in range(seeds):
                     e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
