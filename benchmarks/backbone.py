@@ -10,8 +10,9 @@ import argparse, json, os, platform, statistics, sys, time
 from pathlib import Path
 import torch
 from emo_repro.core import atomic_write
-from emo_repro.backbone import EMOUNet, sd15_load_plan
-from emo_repro.reference_attention import perturb_zero_init
+from emo_repro.backbone import EMOUNet
+from emo_repro.loading import sd15_load_plan
+from emo_repro.layers import perturb_zero_init
 
 RESULTS = Path(__file__).parent/'results'/'backbone.json'
 
@@ -35,7 +36,7 @@ def inputs(model:EMOUNet, b:int, f:int, n:int, device, dtype=torch.float32)->dic
     g = dict(device=device, dtype=dtype)
     return dict(sample=torch.randn(b, 4, f, s, s, **g), reference=torch.randn(b, 4, s, s, **g),
                 motion=torch.randn(b, n, 4, s, s, **g) if n else None,
-                audio=torch.randn(b, f, cfg.audio_window, cfg.audio_layers, cfg.audio_width, **g),
+                audio=torch.randn(b, f, 2*cfg.audio_m + 1, cfg.audio_layers, cfg.audio_width, **g),
                 speed=torch.full((b, f), 1.0, device=device), face_mask=torch.ones(b, 1, s, s, **g))
 
 def sync(device):

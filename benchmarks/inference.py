@@ -21,20 +21,17 @@ from emo_repro.core import asset, atomic_write
 from emo_repro.audio import load_audio
 from emo_repro.backbone import EMOUNet
 from emo_repro.inference import EMOPipeline, face_crop, find_face, load_image
-from emo_repro.training import SD15_NOISE_SCHEDULE
+from emo_repro.presets import NOISE_SCHEDULE, SD15_VAE
 from backbone import peak_rss, peak_rss_reset, sync  # benchmarks/backbone.py
 
 RESULTS = Path(__file__).parent/'results'/'inference.json'
-SD15_VAE_CONFIG = dict(block_out_channels=(128, 256, 512, 512), down_block_types=('DownEncoderBlock2D',)*4,
-                       up_block_types=('UpDecoderBlock2D',)*4, layers_per_block=2, latent_channels=4, norm_num_groups=32,
-                       sample_size=512, scaling_factor=0.18215) # Stable Diffusion 1.5's vae/config.json
 
 def sd15_pipeline(device)->EMOPipeline:
     "EMO at paper scale with random weights, built on `device` in float16: SD1.5 VAE, sd15 EMOUNet, wav2vec2-base."
     with torch.device(device):
-        unet, vae, w2v = EMOUNet.from_preset('sd15'), AutoencoderKL(**SD15_VAE_CONFIG), Wav2Vec2Model(Wav2Vec2Config())
+        unet, vae, w2v = EMOUNet.from_preset('sd15'), AutoencoderKL(**SD15_VAE), Wav2Vec2Model(Wav2Vec2Config())
     unet, vae, w2v = (m.eval().half() for m in (unet, vae, w2v))
-    return EMOPipeline(vae, unet, w2v, Wav2Vec2FeatureExtractor(), DDIMScheduler(**SD15_NOISE_SCHEDULE, set_alpha_to_one=False))
+    return EMOPipeline(vae, unet, w2v, Wav2Vec2FeatureExtractor(), DDIMScheduler(**NOISE_SCHEDULE, set_alpha_to_one=False))
 
 def time_pipeline(pipe:EMOPipeline, clips:int=3, steps:int=40, guidance:float=3.5)->dict:
     "Seconds per 12-frame clip (mean over `clips` chained clips) and peak memory, after a one-step warm-up."

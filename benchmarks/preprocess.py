@@ -3,7 +3,7 @@
 Two inputs, each preprocessed from scratch with 2 workers:
 - `synthetic`: talking heads of the synthetic world (emo_repro.synthetic), 4 s at 128 x 128, 25 fps,
   cropped to 64 x 64, as the later chapters use them;
-- `portrait`: the bundled portrait rolled and shifted (emo_repro.head_speed.synthetic_head_clip),
+- `portrait`: the bundled portrait rolled and shifted (emo_repro.tracking.synthetic_head_clip),
   10 s at 512 x 512 and 30 fps with speech, cropped to 512 x 512 as for HDTF.
 
     python benchmarks/preprocess.py            # writes benchmarks/results/preprocess.json
@@ -17,8 +17,9 @@ import numpy as np, torch
 from PIL import Image
 from emo_repro.core import asset, atomic_write
 from emo_repro.audio import load_audio
-from emo_repro.head_speed import synthetic_head_clip
-from emo_repro.data import preprocess_folder, write_video
+from emo_repro.tracking import synthetic_head_clip
+from emo_repro.data import preprocess_folder
+from emo_repro.video import write_video
 from emo_repro.synthetic import make_synthetic_talking_heads
 
 RESULTS = Path(__file__).parent/'results'/'preprocess.json'

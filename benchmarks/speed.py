@@ -19,15 +19,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.utils import logging as dlogging
 from emo_repro.core import atomic_write
-from emo_repro.backbone import PRESETS, EMOUNet
-from emo_repro.reference_attention import ReferenceFeatures, perturb_zero_init
+from emo_repro.backbone import EMOUNet
+from emo_repro.presets import PRESETS, SD15_VAE, SYNTHETIC_VAE
+from emo_repro.reference_attention import ReferenceFeatures
+from emo_repro.layers import perturb_zero_init
 from emo_repro.training import noise_scheduler
-from emo_repro.world import SYNTHETIC_VAE_CONFIG
 
 dlogging.set_verbosity_error()  # .to(dtype) on random models: nothing to keep in float32
 RESULTS = Path(__file__).parent/'results'/'speed.json'
-SD15_VAE = dict(block_out_channels=(128, 256, 512, 512), down_block_types=('DownEncoderBlock2D',)*4, up_block_types=('UpDecoderBlock2D',)*4,
-                layers_per_block=2, latent_channels=4, norm_num_groups=32, sample_size=512, scaling_factor=0.18215)
 PEAK_TFLOPS = {'H100': 989, 'H200': 989, 'A100': 312, 'L4': 121, 'A10': 125, 'T4': 65} # dense bf16/fp16 tensor-core peaks, vendor sheets (SXM)
 
 def device_peak(device:torch.device, dtype)->tuple: # (TFLOP/s or None, what it is)
@@ -48,7 +47,7 @@ class Clip:
         torch.manual_seed(0)
         self.b,self.f,self.n,self.s = b,f,n,s
         self.reference = torch.randn(b, 4, s, s, **g); self.motion = torch.randn(1, n, 4, s, s, **g)
-        self.audio = torch.randn(b, f, cfg.audio_window, cfg.audio_layers, cfg.audio_width, **g)
+        self.audio = torch.randn(b, f, 2*cfg.audio_m + 1, cfg.audio_layers, cfg.audio_width, **g)
         self.face_mask = torch.ones(b, 1, s, s, **g); self.noise = torch.randn(1, 4, f, s, s, device=device)
 
 def emo_clip(unet:EMOUNet, vae, x:Clip, steps:int, lean:bool, step_fn=None):
@@ -57,7 +56,7 @@ def emo_clip(unet:EMOUNet, vae, x:Clip, steps:int, lean:bool, step_fn=None):
     s = DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config); s.set_timesteps(steps)
     ref = unet.reference_net(x.reference[:1]).map(lambda t: t.expand(x.b, *t.shape[1:]))  # the pipeline does this once per video; counted and timed with the clip (0.8 TFLOP at sd15)
     motion = unet.reference_net(motion_frames=x.motion).map(lambda t: t.expand(x.b, *t.shape[1:])).motion
-    feats = ReferenceFeatures(ref.reference, motion)
+    feats = ReferenceFeatures(ref.tokens, motion)
     speed = torch.ones(x.b, 1 if lean else x.f, device=x.noise.device)
     kw = dict(reference=feats, audio=x.audio, speed=speed, face_mask=x.face_mask)
     ctx = unet.conditions((x.b, 4, x.f, x.s, x.s), **kw, keys=True) if lean else None
@@ -118,7 +117,7 @@ def models(preset:str, device, dtype):
         unet = EMOUNet.from_preset(preset); perturb_zero_init(unet)
         cfg = unet.config
         bare = UNetMotionModel.from_unet2d(UNet2DConditionModel(**cfg.unet), MotionAdapter(**cfg.motion), load_weights=False)
-        vae = AutoencoderKL(**(SD15_VAE if preset == 'sd15' else SYNTHETIC_VAE_CONFIG))
+        vae = AutoencoderKL(**(SD15_VAE if preset == 'sd15' else SYNTHETIC_VAE))
     return tuple(m.eval().to(dtype).requires_grad_(False) for m in (unet, bare, vae))
 
 def study(preset:str, device, dtypes, compiled:tuple, steps:tuple, repeats:int, counts:dict)->dict:
@@ -155,7 +154,7 @@ def main(preset:str, out:Path, repeats:int, steps:tuple, compile_too:bool, count
     counts = count_flops(preset); print('counted TFLOP:', json.dumps(counts), flush=True)
     res = dict(torch=torch.__version__, machine=platform.machine(), device=torch.cuda.get_device_name() if device.type == 'cuda' else 'cpu',
                cpu_threads=torch.get_num_threads(), load_average_1min=round(os.getloadavg()[0], 2), preset=preset,
-               latents=PRESETS[preset]['unet']['sample_size'], b=2, f=12, n=4, guidance_scale=3.5, counted_tflop=counts,
+               latents=PRESETS[preset].unet['sample_size'], b=2, f=12, n=4, guidance_scale=3.5, counted_tflop=counts,
                counted_tflop_per_clip={k: {n: round(clip_tflop(counts, k, n), 4) for n in steps} for k in ('emo', 'emo_before', 'bare_unet_motion_model')})
     if not count_only: res['configurations'] = study(preset, device, dtypes, (False, True) if compile_too else (False,), steps, repeats, counts)
     with atomic_write(out, 'w') as fh: json.dump(res, fh, indent=1)

@@ -26,7 +26,7 @@ class RandomClips(torch.utils.data.Dataset):
     def __init__(self, cfg, model_config, num:int):
         s,f,n = cfg.resolution // 8,cfg.num_frames,cfg.motion_frames
         self.num,self.shapes = num,dict(latents=(4, f, s, s), reference_latents=(4, s, s), face_mask=(1, s, s), speed=(f,),
-            audio_features=(f, model_config.audio_window, model_config.audio_layers, model_config.audio_width))
+            audio_features=(f, 2*model_config.audio_m + 1, model_config.audio_layers, model_config.audio_width))
         if n: self.shapes['motion_latents'] = (4, n, s, s)
     def __len__(self): return self.num
     def __getitem__(self, i):
@@ -47,7 +47,7 @@ def sync(device):
 def run_case(name:str, steps:int)->dict:
     "Time `steps` optimiser steps of one case after one warm-up step; peak memory over the timed steps."
     from emo_repro.backbone import EMOUNet
-    from emo_repro.reference_attention import perturb_zero_init
+    from emo_repro.layers import perturb_zero_init
     from emo_repro.training import EMOTrainer, TrainConfig
     preset,stage,device,kw = CASES[name]
     if device == 'cpu': os.environ['ACCELERATE_USE_CPU'] = 'true'

@@ -16,9 +16,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model
 from .core import AudioError, frame_windows
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'load_audio', 'num_video_frames', 'tiny_wav2vec_config', 'conv_geometry', 'resample_to_frames',
-           'AudioEncoder', 'wave_stats', 'normalize_wave', 'audio_windows', 'TrackFeatures', 'clip_windows',
-           'AudioProjection']
+__all__ = ['SAMPLE_RATE', 'load_audio', 'num_video_frames', 'conv_geometry', 'resample_to_frames', 'wave_stats', 'normalize_wave',
+           'AudioEncoder', 'audio_windows', 'TrackFeatures', 'clip_windows', 'AudioProjection']
 
 # %% ../nbs/01_audio.ipynb #e6d53dc7
 SAMPLE_RATE = 16000 # wav2vec2 was trained on 16 kHz audio
@@ -49,12 +48,6 @@ def num_video_frames(num_samples:int, # audio length in samples
     return round(num_samples * fps / sr)
 
 # %% ../nbs/01_audio.ipynb #c95ab3d1
-def tiny_wav2vec_config()->Wav2Vec2Config:
-    "A CPU-sized wav2vec2 with the real 320-sample hop: L=2 blocks, D=32."
-    return Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                          conv_dim=(16,)*7, conv_stride=(5,2,2,2,2,2,2), conv_kernel=(10,3,3,3,3,2,2),
-                          num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4, vocab_size=32)
-
 def conv_geometry(config:Wav2Vec2Config)->tuple[int,int]:
     "Hop and receptive field, in samples, of wav2vec2's convolutional feature encoder."
     hop, field = 1, 1
@@ -75,6 +68,20 @@ def resample_to_frames(h:torch.Tensor, # (b, N, ...) features at the encoder's f
     j0 = pos.floor().long(); j1 = (j0 + 1).clamp(max=N-1)
     w = (pos - j0).to(h).view(-1, *[1]*(h.ndim - 2))                                            # (T, 1...)
     return h[:, j0]*(1 - w) + h[:, j1]*w
+
+# %% ../nbs/01_audio.ipynb #a7bdbd82
+def wave_stats(x, # a whole waveform (samples,)
+              )->tuple: # (mean, std)
+    "Mean and standard deviation of a waveform, the statistics `normalize_wave` uses."
+    x = torch.as_tensor(x, dtype=torch.float64)  # float64: an hour of audio sums 6e7 samples
+    return float(x.mean()),float(x.std(unbiased=False))
+
+def normalize_wave(x:torch.Tensor, # (b, samples)
+                   stats:tuple|None=None, # (mean, std) to use; None: each waveform's own
+                  )->torch.Tensor:
+    "Zero mean, unit variance per waveform, as `Wav2Vec2FeatureExtractor(do_normalize=True)` does."
+    if stats is not None: return (x - stats[0]) / np.sqrt(stats[1]**2 + 1e-7)
+    return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
 
 # %% ../nbs/01_audio.ipynb #f94d578a
 class AudioEncoder(nn.Module):
@@ -98,35 +105,21 @@ class AudioEncoder(nn.Module):
         "Set the module's mode; wav2vec2 itself always stays in eval mode."
         super().train(mode); self.wav2vec.eval(); return self
 
-# %% ../nbs/01_audio.ipynb #a7bdbd82
-def wave_stats(x, # a whole waveform (samples,)
-              )->tuple: # (mean, std)
-    "Mean and standard deviation of a waveform, the statistics `normalize_wave` uses."
-    x = torch.as_tensor(x, dtype=torch.float64)  # float64: an hour of audio sums 6e7 samples
-    return float(x.mean()),float(x.std(unbiased=False))
+    @torch.no_grad()
+    def forward(self, wave, # (samples,) or (b, samples) at 16 kHz, tensor or array
+                num_frames:int, # T, e.g. num_video_frames(samples)
+                stats:tuple|None=None, # (mean, std) of the track `wave` was cut from; None: the waveform's own
+               )->torch.Tensor: # (b, T, L, D)
+        "Features of every kept block, one per video frame."
+        x = torch.as_tensor(wave, dtype=torch.float32)
+        x = x[None] if x.ndim == 1 else x                                                           # (b, samples)
+        if x.shape[-1] < self.field: raise AudioError('waveform', f'{x.shape[-1]} samples is shorter than one wav2vec2 frame ({self.field})')
+        p = next(self.wav2vec.parameters())
+        hs = self.wav2vec(normalize_wave(x, stats).to(p), output_hidden_states=True).hidden_states  # L+1 x (b, N, D)
+        h = torch.stack([hs[i + 1] for i in self.layers], 2)                                        # (b, N, L, D)
+        return resample_to_frames(h, num_frames, x.shape[-1], self.hop, self.field)
 
-def normalize_wave(x:torch.Tensor, # (b, samples)
-                   stats:tuple|None=None, # (mean, std) to use; None: each waveform's own
-                  )->torch.Tensor:
-    "Zero mean, unit variance per waveform, as `Wav2Vec2FeatureExtractor(do_normalize=True)` does."
-    if stats is not None: return (x - stats[0]) / np.sqrt(stats[1]**2 + 1e-7)
-    return (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-7)
-
-@patch
-@torch.no_grad()
-def forward(self:AudioEncoder, wave, # (samples,) or (b, samples) at 16 kHz, tensor or array
-            num_frames:int, # T, e.g. num_video_frames(samples)
-            stats:tuple|None=None, # (mean, std) of the track `wave` was cut from; None: the waveform's own
-           )->torch.Tensor: # (b, T, L, D)
-    "Features of every kept block, one per video frame."
-    x = torch.as_tensor(wave, dtype=torch.float32)
-    x = x[None] if x.ndim == 1 else x                                                           # (b, samples)
-    if x.shape[-1] < self.field: raise AudioError('waveform', f'{x.shape[-1]} samples is shorter than one wav2vec2 frame ({self.field})')
-    p = next(self.wav2vec.parameters())
-    hs = self.wav2vec(normalize_wave(x, stats).to(p), output_hidden_states=True).hidden_states  # L+1 x (b, N, D)
-    h = torch.stack([hs[i + 1] for i in self.layers], 2)                                        # (b, N, L, D)
-    return resample_to_frames(h, num_frames, x.shape[-1], self.hop, self.field)
-
+# %% ../nbs/01_audio.ipynb #8e90b9b6
 @patch(cls_method=True)
 def from_pretrained(cls:AudioEncoder, name_or_path, # hub id ('facebook/wav2vec2-base-960h') or local folder
                     layers:list[int]|None=None, # transformer blocks to keep; None = all
@@ -165,27 +158,24 @@ class TrackFeatures:
         wave = np.pad(wave, (0, n - len(wave)))
         return cls(encoder, lambda a, b: wave[a:b], num_frames, wave_stats(wave), fps, **kwargs)
 
-# %% ../nbs/01_audio.ipynb #fd9b0935
-@patch
-def _chunk(self:TrackFeatures, k:int)->torch.Tensor: # (frames of chunk k, L, D)
-    "Features of the frames of chunk `k`, encoded with `context` frames of audio either side."
-    if self._last[0] == k: return self._last[1]
-    a,b = k * self.chunk,min((k + 1) * self.chunk, self.T)
-    lo,hi = max(a - self.context, 0),min(b + self.context, self.T)
-    x = torch.as_tensor(self.read(self.sample(lo), self.sample(hi)), dtype=torch.float32)
-    x = torch.cat([x, x.new_full((max(0, self.encoder.field - len(x)),), self.stats[0])])  # at least one wav2vec2 frame
-    dev = next(self.encoder.parameters()).device
-    f = self.encoder(x.to(dev), hi - lo, self.stats)[0, a - lo:b - lo].float().cpu()     # (b-a, L, D)
-    self._last = (k, f)
-    return f
+    def _chunk(self, k:int)->torch.Tensor: # (frames of chunk k, L, D)
+        "Features of the frames of chunk `k`, encoded with `context` frames of audio either side."
+        if self._last[0] == k: return self._last[1]
+        a,b = k * self.chunk,min((k + 1) * self.chunk, self.T)
+        lo,hi = max(a - self.context, 0),min(b + self.context, self.T)
+        x = torch.as_tensor(self.read(self.sample(lo), self.sample(hi)), dtype=torch.float32)
+        x = torch.cat([x, x.new_full((max(0, self.encoder.field - len(x)),), self.stats[0])])  # at least one wav2vec2 frame
+        dev = next(self.encoder.parameters()).device
+        f = self.encoder(x.to(dev), hi - lo, self.stats)[0, a - lo:b - lo].float().cpu()     # (b-a, L, D)
+        self._last = (k, f)
+        return f
 
-@patch
-def features(self:TrackFeatures, lo:int, hi:int)->torch.Tensor: # (hi-lo, L, D) float32 on the CPU
-    "Features of frames `lo` ... `hi`-1."
-    if not 0 <= lo < hi <= self.T: raise IndexError(f"frames {lo}..{hi-1} of a {self.T}-frame track")
-    k0,k1 = lo // self.chunk,(hi - 1) // self.chunk
-    f = torch.cat([self._chunk(k) for k in range(k0, k1 + 1)])
-    return f[lo - k0*self.chunk:hi - k0*self.chunk]
+    def features(self, lo:int, hi:int)->torch.Tensor: # (hi-lo, L, D) float32 on the CPU
+        "Features of frames `lo` ... `hi`-1."
+        if not 0 <= lo < hi <= self.T: raise IndexError(f"frames {lo}..{hi-1} of a {self.T}-frame track")
+        k0,k1 = lo // self.chunk,(hi - 1) // self.chunk
+        f = torch.cat([self._chunk(k) for k in range(k0, k1 + 1)])
+        return f[lo - k0*self.chunk:hi - k0*self.chunk]
 
 # %% ../nbs/01_audio.ipynb #c68bd738
 def clip_windows(features, # features(lo, hi) -> (hi-lo, L, D): `TrackFeatures.features` or a cache's slice
@@ -205,7 +195,7 @@ class AudioProjection(nn.Module):
     "Windowed wav2vec2 features (b, f, 2m+1, L, D) -> K audio tokens per frame (b, f, K, out_dim)."
     def __init__(self, num_layers:int, # L, wav2vec2 blocks per frame
                  dim:int, # D, wav2vec2 width
-                 window:int=5, # 2m+1 frames per window
+                 m:int=2, # window half-width: frame i reads frames i-m ... i+m
                  num_tokens:int=32, # K tokens per frame
                  out_dim:int=768, # backbone cross-attention width
                  hidden:int=512): # width of the per-frame projection and the MLP
@@ -213,7 +203,7 @@ class AudioProjection(nn.Module):
         self.num_tokens = num_tokens
         self.block_norm = nn.LayerNorm(dim)
         self.frame = nn.Sequential(nn.Linear(num_layers*dim, hidden), nn.SiLU())
-        self.mlp = nn.Sequential(nn.Linear(window*hidden, hidden), nn.SiLU(), nn.Linear(hidden, num_tokens*out_dim))
+        self.mlp = nn.Sequential(nn.Linear((2*m + 1)*hidden, hidden), nn.SiLU(), nn.Linear(hidden, num_tokens*out_dim))
         self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, x:torch.Tensor)->torch.Tensor:

@@ -6,28 +6,24 @@ Docs: https://emo-repro.github.io/emo_repro/backbone.html.md"""
 
 # %% ../nbs/06_backbone.ipynb #b623af3c
 from __future__ import annotations
-import json, re
-from collections import Counter
-from dataclasses import dataclass, replace
-from pathlib import Path
+import re
+from dataclasses import replace
 import torch
-from torch import nn
 from einops import rearrange, repeat
 from fastcore.basics import patch
 from diffusers import ConfigMixin, ModelMixin, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.configuration_utils import register_to_config
-from .core import local_or_hub
 from .audio import AudioProjection
 from .head_speed import SpeedEncoder
 from .face_locator import FaceLocator
-from .reference_attention import (SD15_UNET_CONFIG, TINY_UNET_CONFIG, ConditionBank, EMOContext, ReferenceFeatures,
-    ReferenceNet, install_spatial_blocks, zero_init)
-from .temporal import SD15_MOTION_CONFIG, TINY_MOTION_CONFIG, install_temporal_layers
+from .presets import SD15_LAYERS, SD15_MOTION, SD15_UNET, preset
+from .reference_attention import ReferenceFeatures, ReferenceNet, install_spatial_blocks
+from .layers import ConditionBank, EMOContext, zero_init
+from .temporal import install_temporal_layers
 
 # %% auto #0
-__all__ = ['SYNTHETIC_UNET_CONFIG', 'SYNTHETIC_MOTION_CONFIG', 'PRESETS', 'NEW_LAYERS', 'TEXT_ATTENTION', 'WEIGHT_FILE',
-           'PARAM_GROUPS', 'STAGE_GROUPS', 'motion_unet', 'EMOUNet', 'checkpoint_source', 'LoadReport',
-           'checkpoint_keys', 'plan_load', 'read_pretrained', 'param_group', 'checkpoint_in_context', 'sd15_load_plan']
+__all__ = ['NEW_LAYERS', 'TEXT_ATTENTION', 'PARAM_GROUPS', 'STAGE_GROUPS', 'motion_unet', 'EMOUNet', 'param_group',
+           'checkpoint_in_context']
 
 # %% ../nbs/06_backbone.ipynb #62924ca1
 def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
@@ -39,44 +35,35 @@ def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
     with torch.device('meta'): u,a = UNet2DConditionModel(**unet_config),MotionAdapter(**motion_config)
     return UNetMotionModel.from_unet2d(u, a, load_weights=False)
 
-# %% ../nbs/06_backbone.ipynb #648e946f
-SYNTHETIC_UNET_CONFIG = dict(TINY_UNET_CONFIG, block_out_channels=(32, 64, 64), attention_head_dim=4, sample_size=16,
-    down_block_types=('CrossAttnDownBlock2D',)*2 + ('DownBlock2D',), up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*2)
-SYNTHETIC_MOTION_CONFIG = dict(TINY_MOTION_CONFIG, block_out_channels=(32, 64, 64)) # chapter 11: 128 px frames, 16x16 latents
-
-PRESETS = dict(
-    sd15=dict(unet=SD15_UNET_CONFIG, motion=SD15_MOTION_CONFIG, audio_layers=12, audio_width=768, audio_tokens=32,
-              audio_hidden=512, speed_dim=768, speed_hidden=256, face_locator_hidden=(16, 32, 64)),
-    tiny=dict(unet=TINY_UNET_CONFIG, motion=TINY_MOTION_CONFIG, audio_layers=2, audio_width=32, audio_tokens=4,
-              audio_hidden=64, speed_dim=32, speed_hidden=32, face_locator_hidden=(8, 16)),
-    synthetic=dict(unet=SYNTHETIC_UNET_CONFIG, motion=SYNTHETIC_MOTION_CONFIG, audio_layers=2, audio_width=32, audio_tokens=4,
-                   audio_hidden=64, speed_dim=32, speed_hidden=32, face_locator_hidden=(8, 16)))
-
 # %% ../nbs/06_backbone.ipynb #00b626a0
 class EMOUNet(ModelMixin, ConfigMixin):
     "EMO's denoising network: backbone with reference, audio, temporal and speed attention, plus ReferenceNet and condition encoders."
     _supports_gradient_checkpointing = True
     @register_to_config
-    def __init__(self, unet:dict|None=None, # SD1.5-style UNet config (None: SD15_UNET_CONFIG)
-                 motion:dict|None=None, # MotionAdapter config (None: SD15_MOTION_CONFIG)
+    def __init__(self, unet:dict|None=None, # SD1.5-style UNet config (None: SD15_UNET)
+                 motion:dict|None=None, # MotionAdapter config (None: SD15_MOTION)
                  reference_attention:str='cross', # 'cross' (paper) or 'concat' (Animate Anyone)
                  face_locator_at:str='latent', # 'latent': add to the noisy latent (paper); 'conv_in': after conv_in (open peers)
-                 face_locator_hidden:tuple=(16, 32, 64), # face locator conv widths
-                 audio_layers:int=12, audio_width:int=768, # L and D of the wav2vec2 features
-                 audio_window:int=5, audio_tokens:int=32, audio_hidden:int=512, # 2m+1, K, projection width
-                 speed_dim:int=768, speed_window:int=2, speed_mode:str='soft', speed_hidden:int=256): # l, m, bucket code, MLP width
+                 face_locator_hidden:tuple|None=None, # face locator conv widths
+                 audio_layers:int|None=None, audio_width:int|None=None, # L and D of the wav2vec2 features
+                 audio_m:int|None=None, audio_tokens:int|None=None, audio_hidden:int|None=None, # m, K, projection width
+                 speed_dim:int|None=None, speed_m:int|None=None, speed_hidden:int|None=None, # l, m, MLP width
+                 speed_mode:str='soft'): # bucket code; every None: the sd15 preset's (SD15_UNET, SD15_MOTION, SD15_LAYERS)
         super().__init__()
-        unet,motion = unet or SD15_UNET_CONFIG,motion or SD15_MOTION_CONFIG
+        unet,motion = unet or SD15_UNET,motion or SD15_MOTION
+        given = dict(face_locator_hidden=face_locator_hidden, audio_layers=audio_layers, audio_width=audio_width, audio_m=audio_m,
+                     audio_tokens=audio_tokens, audio_hidden=audio_hidden, speed_dim=speed_dim, speed_m=speed_m, speed_hidden=speed_hidden)
+        w = {k: SD15_LAYERS[k] if v is None else v for k,v in given.items()}
         if face_locator_at not in ('latent', 'conv_in'): raise ValueError(f"face_locator_at must be 'latent' or 'conv_in', not {face_locator_at!r}")
         self.bank = ConditionBank()
         self.reference_net = ReferenceNet(unet)
         self.backbone = motion_unet(unet, motion)
         self.spatial_keys = install_spatial_blocks(self.backbone, self.bank, reference_attention, unet['cross_attention_dim'])
-        self.temporal_keys = install_temporal_layers(self.backbone, self.bank, speed_dim)
-        self.audio_projection = AudioProjection(audio_layers, audio_width, audio_window, audio_tokens, unet['cross_attention_dim'], audio_hidden)
-        self.speed_encoder = SpeedEncoder(speed_dim, m=speed_window, mode=speed_mode, hidden=speed_hidden)
+        self.temporal_keys = install_temporal_layers(self.backbone, self.bank, w['speed_dim'])
+        self.audio_projection = AudioProjection(w['audio_layers'], w['audio_width'], w['audio_m'], w['audio_tokens'], unet['cross_attention_dim'], w['audio_hidden'])
+        self.speed_encoder = SpeedEncoder(w['speed_dim'], m=w['speed_m'], mode=speed_mode, hidden=w['speed_hidden'])
         at_latent = face_locator_at == 'latent'
-        self.face_locator = FaceLocator(unet.get('in_channels', 4) if at_latent else unet['block_out_channels'][0], face_locator_hidden)
+        self.face_locator = FaceLocator(unet.get('in_channels', 4) if at_latent else unet['block_out_channels'][0], w['face_locator_hidden'])
         zero_init(self.face_locator.out)
         hook = self.backbone.conv_in.register_forward_pre_hook if at_latent else self.backbone.conv_in.register_forward_hook
         hook(self._add_face)
@@ -89,169 +76,57 @@ class EMOUNet(ModelMixin, ConfigMixin):
 
     @classmethod
     def from_preset(cls, name:str='tiny', **kwargs):
-        "An EMOUNet of preset `name` ('tiny' or 'sd15'), with random weights; `kwargs` override the preset."
-        if name not in PRESETS: raise ValueError(f"unknown preset {name!r}; have {sorted(PRESETS)}")
-        return cls(**{**PRESETS[name], **kwargs})
+        "An EMOUNet of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)), with random weights; `kwargs` override the preset."
+        return cls(**{**preset(name).model(), **kwargs})
 
-# %% ../nbs/06_backbone.ipynb #f791dec8
-@patch
-def conditions(self:EMOUNet, shape:tuple, # of the noisy latents: (b, 4, f, h, w)
-               reference:ReferenceFeatures|None=None, # from `self.reference_net`, once per clip
-               audio:torch.Tensor|None=None, # windowed wav2vec2 features (b, f, 2m+1, L, D)
-               speed:torch.Tensor|None=None, # head rotation speed (b, f) in degrees per frame, or (b, 1): one for the clip
-               face_mask:torch.Tensor|None=None, # face region (b, 1, h, w), latent resolution
-               temporal:bool=True, # run the temporal layers (False in the image stage)
-               keys:bool=False, # also project every block's condition keys and values (for reuse over a clip's steps)
-              )->EMOContext:
-    "The conditions encoded as the EMO layers read them."
-    b,_,f,h,w = shape
-    self._check_conditions(b, f, h, w, reference, audio, speed, face_mask)
-    ctx = EMOContext(num_frames=f, temporal=temporal,
-        reference=None if reference is None else reference.reference,
-        motion=None if reference is None else reference.motion,
-        audio=None if audio is None else rearrange(self.audio_projection(audio), 'b f K C -> (b f) K C'),
-        speed=None if speed is None else self.speed_encoder(speed),
-        face=None if face_mask is None else repeat(self.face_locator(face_mask), 'b c h w -> (b f) c h w', f=f))
-    if not keys: return ctx
-    blocks = dict(self.backbone.named_modules())
-    return replace(ctx, keys={k: blocks[k].condition_keys(ctx) for k in self.spatial_keys})
+    def conditions(self, shape:tuple, # of the noisy latents: (b, 4, f, h, w)
+                   reference:ReferenceFeatures|None=None, # from `self.reference_net`, once per clip
+                   audio:torch.Tensor|None=None, # windowed wav2vec2 features (b, f, 2m+1, L, D)
+                   speed:torch.Tensor|None=None, # head rotation speed (b, f) in degrees per frame, or (b, 1): one for the clip
+                   face_mask:torch.Tensor|None=None, # face region (b, 1, h, w), latent resolution
+                   temporal:bool=True, # run the temporal layers (False in the image stage)
+                   keys:bool=False, # also project every block's condition keys and values (for reuse over a clip's steps)
+                  )->EMOContext:
+        "The conditions encoded as the EMO layers read them."
+        b,_,f,h,w = shape
+        self._check_conditions(b, f, h, w, reference, audio, speed, face_mask)
+        ctx = EMOContext(num_frames=f, temporal=temporal,
+            reference=None if reference is None else reference.tokens,
+            motion=None if reference is None else reference.motion,
+            audio=None if audio is None else rearrange(self.audio_projection(audio), 'b f K C -> (b f) K C'),
+            speed=None if speed is None else self.speed_encoder(speed),
+            face=None if face_mask is None else repeat(self.face_locator(face_mask), 'b c h w -> (b f) c h w', f=f))
+        if not keys: return ctx
+        blocks = dict(self.backbone.named_modules())
+        return replace(ctx, keys={k: blocks[k].condition_keys(ctx) for k in self.spatial_keys})
 
-@patch
-def forward(self:EMOUNet,
-            sample:torch.Tensor, # noisy latents (b, 4, f, h, w)
-            timestep, # diffusion step: a number or (b,)
-            reference:ReferenceFeatures|None=None, audio:torch.Tensor|None=None, # the conditions, as `conditions` takes them
-            speed:torch.Tensor|None=None, face_mask:torch.Tensor|None=None, temporal:bool=True,
-            return_dict:bool=True,
-            context:EMOContext|None=None, # instead of the conditions: from `conditions`, computed once for many steps
-           ):
-    "The backbone's prediction (b, 4, f, h, w) for `sample` (noise or v, as trained) under the given conditions."
-    if context is None: context = self.conditions(sample.shape, reference, audio, speed, face_mask, temporal)
-    elif context.num_frames != sample.shape[2]: raise ValueError(f"the context is for {context.num_frames} frames, the latents have {sample.shape[2]}")
-    with self.bank.use(context): return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
+    def _check_conditions(self, b, f, h, w, reference, audio, speed, face_mask):
+        "Fail early, with the shapes in the message, on conditions that do not match the latents."
+        bad = []
+        if audio is not None and tuple(audio.shape[:2]) != (b, f): bad.append(f"audio {tuple(audio.shape)} is not (b={b}, f={f}, 2m+1, L, D)")
+        if speed is not None and tuple(speed.shape) not in ((b, f), (b, 1)): bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f}) or (b={b}, 1)")
+        if face_mask is not None and tuple(face_mask.shape) != (b, 1, h, w): bad.append(f"face_mask {tuple(face_mask.shape)} is not {(b, 1, h, w)}")
+        for kind,d in [('reference', reference and reference.tokens), ('motion', reference and reference.motion)]:
+            if d and len(next(iter(d.values()))) != b: bad.append(f"{kind} features have batch {len(next(iter(d.values())))}, latents {b}")
+        if bad: raise ValueError('; '.join(bad))
 
-# %% ../nbs/06_backbone.ipynb #3ac05018
-@patch
-def _check_conditions(self:EMOUNet, b, f, h, w, reference, audio, speed, face_mask):
-    "Fail early, with the shapes in the message, on conditions that do not match the latents."
-    bad = []
-    if audio is not None and tuple(audio.shape[:2]) != (b, f): bad.append(f"audio {tuple(audio.shape)} is not (b={b}, f={f}, 2m+1, L, D)")
-    if speed is not None and tuple(speed.shape) not in ((b, f), (b, 1)): bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f}) or (b={b}, 1)")
-    if face_mask is not None and tuple(face_mask.shape) != (b, 1, h, w): bad.append(f"face_mask {tuple(face_mask.shape)} is not {(b, 1, h, w)}")
-    for kind,d in [('reference', reference and reference.reference), ('motion', reference and reference.motion)]:
-        if d and len(next(iter(d.values()))) != b: bad.append(f"{kind} features have batch {len(next(iter(d.values())))}, latents {b}")
-    if bad: raise ValueError('; '.join(bad))
-
-# %% ../nbs/06_backbone.ipynb #b7c79996
-NEW_LAYERS = re.compile(r'^(audio_projection|speed_encoder|face_locator)\.|\.(audio_attn|norm_audio|speed_attn|norm_speed)\.')
-TEXT_ATTENTION = re.compile(r'\.attentions\.\d+\.transformer_blocks\.\d+\.(attn2|norm2)\.')
-
-def checkpoint_source(key:str)->str|None:
-    "The checkpoint key ('unet:…' or 'motion_adapter:…') that initialises EMOUNet key `key`; None for layers EMO adds."
-    if NEW_LAYERS.search(key): return None
-    part,_,k = key.partition('.')
-    if part == 'reference_net': return 'unet:' + k.removeprefix('unet.')
-    if '.motion_modules.' in k: return 'motion_adapter:' + k
-    return 'unet:' + TEXT_ATTENTION.sub(lambda m: m[0].replace('attn2', 'attn1').replace('norm2', 'norm1'), k)
-
-# %% ../nbs/06_backbone.ipynb #689209e0
-@dataclass
-class LoadReport:
-    "What loading SD1.5 (and AnimateDiff) into an EMOUNet did with every key."
-    loaded:list   # EMOUNet keys read from the checkpoint key of the same name
-    replaced:dict # EMOUNet key -> the checkpoint key it was initialised from instead
-    added:list    # EMOUNet keys no checkpoint provides: new layers (and temporal layers without a MotionAdapter)
-    dropped:list  # checkpoint keys EMO does not use: SD1.5's text cross-attention
-
-    def __repr__(self):
-        fam = lambda ks: dict(Counter(_family(k) for k in ks))
-        return (f"LoadReport({len(self.loaded)} loaded; {len(self.replaced)} replaced {fam(self.replaced)}; "
-                f"{len(self.added)} added {fam(self.added)}; {len(self.dropped)} dropped {fam(self.dropped)})")
-
-def _family(key:str)->str:
-    "The kind of layer a key belongs to, for summaries: 'audio_attn', 'attn2', 'motion_modules', ..."
-    m = NEW_LAYERS.search(key) or TEXT_ATTENTION.search(key)
-    if m: return next(g for g in m.groups() if g)
-    return 'motion_modules' if '.motion_modules.' in key else key.split('.')[0]
-
-# %% ../nbs/06_backbone.ipynb #c6282959
-def _local(key:str)->str: return re.sub(r'^(backbone|reference_net\.unet)\.', '', key)
-
-def checkpoint_keys(unet_state:dict, # SD1.5 UNet state dict
-                    motion_state:dict|None=None, # MotionAdapter state dict, if any
-                   )->dict: # 'unet:…' / 'motion_adapter:…' key -> tensor, as `checkpoint_source` names them
-    "Both checkpoints in one dict, keys prefixed with the checkpoint they come from."
-    return {f'unet:{k}':v for k,v in unet_state.items()} | {f'motion_adapter:{k}':v for k,v in (motion_state or {}).items()}
-
-def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
-              source:dict, # 'unet:…' / 'motion_adapter:…' key -> tensor
-              motion_adapter:bool=True, # whether `source` holds a MotionAdapter
-             )->tuple[dict, LoadReport]: # EMOUNet key -> source key, and the report
-    "Map every EMOUNet key to its checkpoint key; raise on missing, unexpected or mis-shaped keys."
-    plan,added,missing,shape = {},[],[],[]
-    for k,t in own.items():
-        s = checkpoint_source(k)
-        if s is None or (not motion_adapter and s.startswith('motion_adapter:')): added.append(k)
-        elif s not in source: missing.append(f"{k} (from {s})")
-        elif tuple(source[s].shape) != tuple(t.shape): shape.append(f"{k} {tuple(t.shape)} vs {s} {tuple(source[s].shape)}")
-        else: plan[k] = s
-    unused = sorted(set(source) - set(plan.values()))
-    dropped,unexpected = [u for u in unused if TEXT_ATTENTION.search(u)],[u for u in unused if not TEXT_ATTENTION.search(u)]
-    errs = [f"{len(v)} {what}: {v[:5]}{' …' if len(v) > 5 else ''}" for what,v in
-            [('missing keys', missing), ('shape mismatches', shape), ('unexpected checkpoint keys', unexpected)] if v]
-    if errs: raise KeyError("checkpoint does not fit EMOUNet: " + '; '.join(errs))
-    loaded = [k for k,s in plan.items() if _local(k) == s.split(':', 1)[1]]
-    replaced = {k:s for k,s in plan.items() if _local(k) != s.split(':', 1)[1]}
-    return plan, LoadReport(loaded, replaced, added, dropped)
-
-# %% ../nbs/06_backbone.ipynb #509885c2
-@patch
-def load_pretrained(self:EMOUNet, unet_state:dict, # state dict of an SD1.5-style `UNet2DConditionModel`
-                    motion_state:dict|None=None, # state dict of a `MotionAdapter`, if any
-                   )->LoadReport:
-    "Initialise ReferenceNet and backbone from SD1.5 (and the temporal layers from AnimateDiff)."
-    source = checkpoint_keys(unet_state, motion_state)
-    plan,report = plan_load(self.state_dict(), source, motion_state is not None)
-    missing,unexpected = self.load_state_dict({k:source[s] for k,s in plan.items()}, strict=False)
-    assert not unexpected and set(missing) == set(report.added), "plan_load and load_state_dict disagree"
-    return report
-
-# %% ../nbs/06_backbone.ipynb #719ef690
-WEIGHT_FILE = re.compile(r'diffusion_pytorch_model(-\d+-of-\d+)?\.(safetensors|bin)')
-
-def read_pretrained(src, # a diffusers model, a local folder, or a hub id
-                    subfolder:str|None=None, # e.g. 'unet' inside a full Stable Diffusion repository
-                   )->tuple[dict, dict]: # config, state dict
-    "Config and state dict of a diffusers model, read as stored."
-    if isinstance(src, ModelMixin): return {k:v for k,v in src.config.items() if not k.startswith('_')}, src.state_dict()
-    path = Path(local_or_hub(src, 'model'))  # a mistyped folder is "no such folder", not a download (chapter 00)
-    if not path.is_dir():
-        from huggingface_hub import snapshot_download
-        path = Path(snapshot_download(str(src), allow_patterns=[f'{subfolder}/*' if subfolder else '*']))
-    if subfolder and (path/subfolder/'config.json').exists(): path = path/subfolder
-    if not (path/'config.json').exists(): raise FileNotFoundError(f"{path}: no config.json (a diffusers model folder is expected)")
-    files = sorted(p for p in path.iterdir() if WEIGHT_FILE.fullmatch(p.name))
-    files = [p for p in files if p.suffix == '.safetensors'] or files
-    if not files: raise FileNotFoundError(f"{path}: no diffusion_pytorch_model*.safetensors or *.bin")
-    from safetensors.torch import load_file
-    state = {}
-    for p in files: state.update(load_file(p) if p.suffix == '.safetensors' else torch.load(p, map_location='cpu', weights_only=True))
-    return {k:v for k,v in json.loads((path/'config.json').read_text()).items() if not k.startswith('_')}, state
-
-# %% ../nbs/06_backbone.ipynb #a2fdab92
-@patch(cls_method=True)
-def from_sd15(cls:EMOUNet, unet, # SD1.5 UNet: folder, repository (with `unet/`), hub id or `UNet2DConditionModel`
-              motion_adapter=None, # AnimateDiff `MotionAdapter`: folder, hub id or model; None: temporal layers start fresh
-              preset:str='sd15', # preset for everything the checkpoints do not fix
-              **kwargs, # overrides of the preset (reference_attention, face_locator_at, ...)
-             )->tuple[EMOUNet, LoadReport]:
-    "An EMOUNet initialised from SD1.5 (and AnimateDiff), and the report of what was loaded, replaced, added and dropped."
-    ucfg,ustate = read_pretrained(unet, 'unet')
-    mcfg,mstate = read_pretrained(motion_adapter) if motion_adapter is not None else (None, None)
-    model = cls.from_preset(preset, **kwargs, unet=ucfg, **({'motion': mcfg} if mcfg else {}))
-    return model, model.load_pretrained(ustate, mstate)
+    def forward(self,
+                sample:torch.Tensor, # noisy latents (b, 4, f, h, w)
+                timestep, # diffusion step: a number or (b,)
+                reference:ReferenceFeatures|None=None, audio:torch.Tensor|None=None, # the conditions, as `conditions` takes them
+                speed:torch.Tensor|None=None, face_mask:torch.Tensor|None=None, temporal:bool=True,
+                return_dict:bool=True,
+                context:EMOContext|None=None, # instead of the conditions: from `conditions`, computed once for many steps
+               ):
+        "The backbone's prediction (b, 4, f, h, w) for `sample` (noise or v, as trained) under the given conditions."
+        if context is None: context = self.conditions(sample.shape, reference, audio, speed, face_mask, temporal)
+        elif context.num_frames != sample.shape[2]: raise ValueError(f"the context is for {context.num_frames} frames, the latents have {sample.shape[2]}")
+        with self.bank.use(context): return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
 
 # %% ../nbs/06_backbone.ipynb #4acb94ff
+NEW_LAYERS = re.compile(r'^(audio_projection|speed_encoder|face_locator)\.|\.(audio_attn|norm_audio|speed_attn|norm_speed)\.')
+TEXT_ATTENTION = re.compile(r'\.attentions\.\d+\.transformer_blocks\.\d+\.(attn2|norm2)\.') # what EMO adds; what SD1.5 has and EMO does not use
+
 PARAM_GROUPS = ('reference_net', 'backbone_spatial', 'face_locator', 'audio_layers', 'temporal_layers', 'speed_layers')
 STAGE_GROUPS = {1: ('backbone_spatial', 'reference_net', 'face_locator'), 2: ('temporal_layers', 'audio_layers'),
                 3: ('temporal_layers', 'speed_layers')}
@@ -299,13 +174,5 @@ def enable_gradient_checkpointing(self:EMOUNet, gradient_checkpointing_func=None
     "Checkpoint diffusers' blocks, replaying each call's conditions during recomputation."
     ModelMixin.enable_gradient_checkpointing(self, gradient_checkpointing_func or checkpoint_in_context(self.bank))
 
-# %% ../nbs/06_backbone.ipynb #fb7691c1
-@patch
-def param_counts(self:EMOUNet)->dict:
-    "Number of parameters in each group."
-    return {g:sum(p.numel() for p in ps.values()) for g,ps in self.param_groups().items()}
-
-def sd15_load_plan(model:EMOUNet)->LoadReport:
-    "The report `from_sd15` would give for stock SD1.5 + AnimateDiff v2 checkpoints, from shapes alone."
-    with torch.device('meta'): u,a = UNet2DConditionModel(**SD15_UNET_CONFIG),MotionAdapter(**SD15_MOTION_CONFIG)
-    return plan_load(model.state_dict(), checkpoint_keys(u.state_dict(), a.state_dict()))[1]
+# %% ../nbs/06_backbone.ipynb #136f5902
+from . import loading as _loading # EMOUNet.from_sd15 and the weight loaders (appendix a5), which build on EMOUNet: imported last

@@ -11,15 +11,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
 from glob import escape as glob_escape
-from wave import open as wave_open
-from itertools import chain, islice
-from fractions import Fraction
+from itertools import islice
 from pathlib import Path
-import av
 import numpy as np
 import torch
 from einops import rearrange
-from fastcore.basics import patch
 from fastcore.script import call_parse, CliError
 from numpy.lib.stride_tricks import sliding_window_view
 from PIL import Image
@@ -27,120 +23,18 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 from .core import EMOError, InputError, VideoError, atomic_write, atomic_path, check_device, local_or_hub
-from .audio import SAMPLE_RATE, AudioEncoder, TrackFeatures, clip_windows, load_audio, wave_stats
-from .head_speed import FaceTrack, track_faces, head_pose, rotation_speed
+from .audio import SAMPLE_RATE, AudioEncoder, TrackFeatures, clip_windows, wave_stats
+from .tracking import FaceTrack, track_faces, head_pose, rotation_speed
 from .face_locator import union_box, box_mask
+from .video import FPS, VIDEO_EXTS, SAMPLES_PER_FRAME, write_video, read_video, iter_frames, video_audio, write_wav, read_wav, _open, _video_stream
 
 # %% auto #0
-__all__ = ['FPS', 'VIDEO_EXTS', 'X264_OPTIONS', 'SAMPLES_PER_FRAME', 'MANIFEST_KEYS', 'VAE_SCALE', 'write_video', 'iter_frames',
-           'read_video', 'video_audio', 'write_wav', 'read_wav', 'track_video', 'square_crop', 'crop_frame',
-           'crop_track', 'face_stats', 'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest',
-           'read_manifest', 'parse_shard', 'in_shard', 'check_options', 'folder_lock', 'dataset_settings',
-           'PreprocessStopped', 'input_videos', 'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels',
-           'encode_frames', 'track_features', 'cache_latents', 'cache_audio_features', 'load_vae', 'emo_preprocess',
-           'VideoDataset', 'ImageDataset', 'plot_item']
-
-# %% ../nbs/07_data.ipynb #acf49984
-FPS = 25 # EMO's video frame rate: wav2vec features are resampled to it
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm')
-
-# %% ../nbs/07_data.ipynb #d056d39e
-X264_OPTIONS = {'preset': 'veryfast', 'threads': '1', 'mbtree': '0'} # repeatable encodes: see below
-
-def write_video(path, # .mp4 file to write (atomically)
-                frames, # uint8 RGB frames (H, W, 3): an array (T, H, W, 3) or any iterable; H and W even
-                fps:int=FPS, # frame rate
-                audio=None, # optional float waveform (samples,) in [-1, 1], stored as AAC
-                sr:int=SAMPLE_RATE, # sample rate of `audio`
-                crf:int=18, # H.264 quality: 0 lossless, 18 visually lossless, 23 FFmpeg's default
-                gop:int=FPS, # frames between keyframes: the most a seek has to decode
-               )->Path:
-    "Write `frames` (and `audio`) as an H.264 (+ AAC) MP4."
-    frames = iter(frames); first = np.asarray(next(frames)); H,W = first.shape[:2]
-    if H % 2 or W % 2: raise VideoError(path, f"H.264 needs an even width and height, got {W}x{H}")
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), 'w', format='mp4') as c:
-            v = c.add_stream('libx264', rate=fps, options={**X264_OPTIONS, 'crf': str(crf)})
-            v.width,v.height,v.pix_fmt,v.codec_context.gop_size = W,H,'yuv420p',gop
-            if audio is not None: a = c.add_stream('aac', rate=sr, layout='mono')
-            for fr in chain([first], frames): c.mux(v.encode(av.VideoFrame.from_ndarray(np.asarray(fr), format='rgb24')))
-            c.mux(v.encode())
-            if audio is not None: c.mux(_encode_audio(a, audio, sr))
-    return Path(path)
-
-def _encode_audio(stream, audio, sr):
-    "AAC packets of the whole waveform; pts 0 lets the encoder mark its priming samples for removal."
-    fr = av.AudioFrame.from_ndarray(np.asarray(audio, np.float32)[None], format='fltp', layout='mono')
-    fr.sample_rate,fr.pts,fr.time_base = sr,0,Fraction(1, sr)
-    return stream.encode(fr) + stream.encode()
-
-# %% ../nbs/07_data.ipynb #59d41d14
-def _open(path):
-    "Open a media file with PyAV; unreadable files become a `VideoError` naming them."
-    try: return av.open(str(path))
-    except (av.FFmpegError, OSError) as e: raise VideoError(path, f"unreadable ({e.strerror or e})") from None
-
-def _video_stream(c, path):
-    if not c.streams.video: raise VideoError(path, "no video stream")
-    return c.streams.video[0]
-
-def _start(stream)->float:
-    "Start time of a stream in seconds (0 when the container does not say)."
-    return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.
-
-# %% ../nbs/07_data.ipynb #7470e68c
-def iter_frames(path, # a video file PyAV can decode
-                fps:int=FPS, # output frame rate
-                start:int=0, # first output frame (seeks to it)
-                stop:int|None=None, # output frame to stop before; None: to the end
-               ):
-    "Yield uint8 (H, W, 3) frames of `path` resampled to `fps` by nearest timestamp."
-    with _open(path) as c:
-        vs = _video_stream(c, path); vs.thread_type = 'AUTO'
-        t0 = _start(vs)
-        if start: c.seek(int((t0 + start/fps) / vs.time_base), stream=vs, backward=True)
-        k,prev,pt = start,None,0.
-        try:
-            for fr in c.decode(vs):
-                t = fr.time - t0
-                while prev is not None and k/fps < (pt + t)/2 and (stop is None or k < stop): yield prev; k += 1
-                if stop is not None and k >= stop: return
-                prev,pt = fr.to_ndarray(format='rgb24'),t
-        except av.FFmpegError as e: raise VideoError(path, f"decoding failed at frame {k} ({e.strerror or e})") from None
-        if prev is None: raise VideoError(path, "no frames could be decoded")
-        end = pt + 1/float(vs.average_rate or fps) # the last frame shows for one source frame period
-        while k < round(end*fps) and (stop is None or k < stop): yield prev; k += 1
-
-def read_video(path, fps:int=FPS, start:int=0, stop:int|None=None)->np.ndarray:
-    "All frames of `path` from `start` to `stop` at `fps`, as uint8 (T, H, W, 3)."
-    return np.stack(list(iter_frames(path, fps, start, stop)))
-
-# %% ../nbs/07_data.ipynb #dafff28a
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS # 640 audio samples per video frame
-
-def video_audio(path, # a video file
-                num_frames:int, # T, frames at 25 fps
-               )->np.ndarray|None: # (T * 640,) float32, or None when the file has no sound
-    "The sound track of `path` at 16 kHz, aligned with its frames and cut to their length."
-    with _open(path) as c:
-        if not c.streams.audio: return None
-        lag = round((_start(c.streams.audio[0]) - _start(_video_stream(c, path))) * SAMPLE_RATE)
-    x = np.pad(load_audio(path), (max(lag, 0), 0))[max(-lag, 0):]  # audio that starts late is delayed
-    n = num_frames * SAMPLES_PER_FRAME
-    return np.pad(x[:n], (0, n - len(x[:n])))
-
-# %% ../nbs/07_data.ipynb #5ccf7cbe
-def write_wav(path, wave:np.ndarray, sr:int=SAMPLE_RATE):
-    "Write a float waveform as 16-bit mono PCM WAV (atomically)."
-    pcm = (np.clip(wave, -1, 1) * 32767).round().astype('<i2')
-    with atomic_path(path) as tmp, wave_open(str(tmp), 'wb') as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(sr); w.writeframes(pcm.tobytes())
-
-def read_wav(path, start:int=0, stop:int|None=None)->np.ndarray:
-    "Samples `start` to `stop` of a 16-bit mono WAV written by `write_wav`, as float32."
-    with wave_open(str(path), 'rb') as w:
-        stop = w.getnframes() if stop is None else stop
-        w.setpos(start); return np.frombuffer(w.readframes(stop - start), '<i2').astype(np.float32) / 32767
+__all__ = ['MANIFEST_KEYS', 'VAE_SCALE', 'track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats',
+           'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest', 'read_manifest', 'parse_shard',
+           'in_shard', 'check_options', 'folder_lock', 'dataset_settings', 'PreprocessStopped', 'input_videos',
+           'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels', 'encode_frames', 'track_features',
+           'cache_latents', 'cache_audio_features', 'load_vae', 'emo_preprocess', 'VideoDataset', 'ImageDataset',
+           'plot_item']
 
 # %% ../nbs/07_data.ipynb #4f2494fa
 def _batches(it, n:int):
@@ -614,7 +508,7 @@ class VideoDataset(torch.utils.data.Dataset):
     def __init__(self, root, # a dataset folder made by `preprocess_folder`
                  n:int, # motion frames before the targets
                  f:int, # target frames
-                 m:int, # audio window half-width: the model's `audio_window // 2`
+                 m:int, # audio window half-width: the model's `audio_m`
                  audio:bool=True, # serve audio; only videos with sound are used
                  latents:bool=False, # serve cached VAE latents instead of pixels
                  audio_encoder=None, # computes audio features of videos that have none cached
@@ -636,69 +530,61 @@ class VideoDataset(torch.utils.data.Dataset):
 
     def __len__(self): return int(self.ends[-1])
 
+    def locate(self, i:int)->tuple:
+        "(video row, first clip frame, reference frame) of item `i`."
+        if not 0 <= i < len(self): raise IndexError(i)
+        v = int(np.searchsorted(self.ends, i, side='right'))
+        start = (i - (int(self.ends[v-1]) if v else 0)) * self.stride
+        k = self.n + self.f
+        ref = int(np.random.default_rng((self.seed, i)).integers(self.rows[v]['num_frames'] - k))
+        return self.rows[v],start,ref + k*(ref >= start)  # skip over the clip
+
+    def _track(self, vid:str)->dict:
+        "Boxes and speeds of a video, loaded once."
+        if vid not in self._tracks:
+            with np.load(self.root/'videos'/vid/'track.npz') as z: self._tracks[vid] = dict(boxes=z['boxes'], speed=z['speed'])
+        return self._tracks[vid]
+
+    def _frames(self, d:Path, start:int, ref:int)->tuple:
+        "Clip (c, n+f, h, w) and reference (c, h, w): cached latents, or pixels in [-1, 1]."
+        k = self.n + self.f
+        if self.latents:
+            with safe_open(d/'latents.safetensors', 'pt') as s:
+                x = s.get_slice('latents'); clip,refx = x[start:start+k].float(),x[ref:ref+1].float()
+        else:
+            clip = to_pixels(read_video(d/'frames.mp4', start=start, stop=start+k))
+            refx = to_pixels(read_video(d/'frames.mp4', start=ref, stop=ref+1))
+        return rearrange(clip, 't c h w -> c t h w'),refx[0]
+
+    def _audio_features(self, d:Path, a:int, T:int)->torch.Tensor:
+        "Windows (f, 2m+1, L, D) of targets a ... a+f-1: cached, or computed as for the cache (chapter 01's one path)."
+        if (d/'audio_features.safetensors').exists():
+            with safe_open(d/'audio_features.safetensors', 'pt') as s:
+                x = s.get_slice('audio_features'); return clip_windows(lambda lo, hi: x[lo:hi].float(), T, a, self.f, self.m)
+        if d.name not in self._stats: self._stats[d.name] = wave_stats(read_wav(d/'audio.wav'))  # the whole track's, once
+        return clip_windows(track_features(self.encoder, d, T, self._stats[d.name]).features, T, a, self.f, self.m)
+
+    def __getitem__(self, i:int)->dict:
+        "Item `i`: see the table above for its keys."
+        row,start,ref = self.locate(i)
+        n,f,size,d = self.n,self.f,row['size'],self.root/'videos'/row['id']
+        a = start + n                                                     # first target frame
+        tr,lat = self._track(row['id']),size // VAE_SCALE
+        clip,refx = self._frames(d, start, ref)
+        kind = 'latents' if self.latents else 'pixel_values'
+        item = {kind: clip[:, n:], f'reference_{kind}': refx, **({f'motion_{kind}': clip[:, :n]} if n else {}),
+                'face_mask': box_mask(union_box(tr['boxes'][a:a+f], self.mask_margin, (size, size)), (size, size), (lat, lat)),
+                'speed': torch.from_numpy(tr['speed'][a:a+f].copy()),
+                'frame_index': torch.arange(start, a + f), 'reference_index': torch.tensor(ref), 'video_id': row['id']}
+        if self.audio:
+            item['audio'] = torch.from_numpy(read_wav(d/'audio.wav', a*SAMPLES_PER_FRAME, (a+f)*SAMPLES_PER_FRAME))
+            if self.features: item['audio_features'] = self._audio_features(d, a, row['num_frames'])
+        return item
+
 class ImageDataset(VideoDataset):
     "Stage 1: a target frame (f = 1), a reference frame from elsewhere in the same video, the target's face mask."
     def __init__(self, root, latents:bool=False, seed:int=0, **kwargs):
         super().__init__(root, n=0, f=1, m=0, audio=False, latents=latents, seed=seed, **kwargs)
-
-# %% ../nbs/07_data.ipynb #937841f4
-@patch
-def locate(self:VideoDataset, i:int)->tuple:
-    "(video row, first clip frame, reference frame) of item `i`."
-    if not 0 <= i < len(self): raise IndexError(i)
-    v = int(np.searchsorted(self.ends, i, side='right'))
-    start = (i - (int(self.ends[v-1]) if v else 0)) * self.stride
-    k = self.n + self.f
-    ref = int(np.random.default_rng((self.seed, i)).integers(self.rows[v]['num_frames'] - k))
-    return self.rows[v],start,ref + k*(ref >= start)  # skip over the clip
-
-# %% ../nbs/07_data.ipynb #9ac9be92
-@patch
-def _track(self:VideoDataset, vid:str)->dict:
-    "Boxes and speeds of a video, loaded once."
-    if vid not in self._tracks:
-        with np.load(self.root/'videos'/vid/'track.npz') as z: self._tracks[vid] = dict(boxes=z['boxes'], speed=z['speed'])
-    return self._tracks[vid]
-
-@patch
-def _frames(self:VideoDataset, d:Path, start:int, ref:int)->tuple:
-    "Clip (c, n+f, h, w) and reference (c, h, w): cached latents, or pixels in [-1, 1]."
-    k = self.n + self.f
-    if self.latents:
-        with safe_open(d/'latents.safetensors', 'pt') as s:
-            x = s.get_slice('latents'); clip,refx = x[start:start+k].float(),x[ref:ref+1].float()
-    else:
-        clip = to_pixels(read_video(d/'frames.mp4', start=start, stop=start+k))
-        refx = to_pixels(read_video(d/'frames.mp4', start=ref, stop=ref+1))
-    return rearrange(clip, 't c h w -> c t h w'),refx[0]
-
-@patch
-def _audio_features(self:VideoDataset, d:Path, a:int, T:int)->torch.Tensor:
-    "Windows (f, 2m+1, L, D) of targets a ... a+f-1: cached, or computed as for the cache (chapter 01's one path)."
-    if (d/'audio_features.safetensors').exists():
-        with safe_open(d/'audio_features.safetensors', 'pt') as s:
-            x = s.get_slice('audio_features'); return clip_windows(lambda lo, hi: x[lo:hi].float(), T, a, self.f, self.m)
-    if d.name not in self._stats: self._stats[d.name] = wave_stats(read_wav(d/'audio.wav'))  # the whole track's, once
-    return clip_windows(track_features(self.encoder, d, T, self._stats[d.name]).features, T, a, self.f, self.m)
-
-# %% ../nbs/07_data.ipynb #7907264f
-@patch
-def __getitem__(self:VideoDataset, i:int)->dict:
-    "Item `i`: see the table above for its keys."
-    row,start,ref = self.locate(i)
-    n,f,size,d = self.n,self.f,row['size'],self.root/'videos'/row['id']
-    a = start + n                                                     # first target frame
-    tr,lat = self._track(row['id']),size // VAE_SCALE
-    clip,refx = self._frames(d, start, ref)
-    kind = 'latents' if self.latents else 'pixel_values'
-    item = {kind: clip[:, n:], f'reference_{kind}': refx, **({f'motion_{kind}': clip[:, :n]} if n else {}),
-            'face_mask': box_mask(union_box(tr['boxes'][a:a+f], self.mask_margin, (size, size)), (size, size), (lat, lat)),
-            'speed': torch.from_numpy(tr['speed'][a:a+f].copy()),
-            'frame_index': torch.arange(start, a + f), 'reference_index': torch.tensor(ref), 'video_id': row['id']}
-    if self.audio:
-        item['audio'] = torch.from_numpy(read_wav(d/'audio.wav', a*SAMPLES_PER_FRAME, (a+f)*SAMPLES_PER_FRAME))
-        if self.features: item['audio_features'] = self._audio_features(d, a, row['num_frames'])
-    return item
 
 # %% ../nbs/07_data.ipynb #9f853a80
 def plot_item(item:dict, # an item of `VideoDataset` or `ImageDataset` with pixel values

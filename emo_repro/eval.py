@@ -18,8 +18,10 @@ from torch import nn
 from fastcore.script import call_parse, CliError
 from tqdm.auto import tqdm
 from .core import EMOError, InputError, VideoError, atomic_path, atomic_write, check_device
-from .data import FPS, SAMPLES_PER_FRAME, read_video, track_video, square_crop, crop_frame, video_audio, list_videos, check_id, _read_json, _one_line
-from .head_speed import FaceTrack, RIGID_LANDMARKS, SPEED_CENTERS, rigid_fit, head_pose, rotation_speed
+from .data import track_video, square_crop, crop_frame, list_videos, check_id, _read_json, _one_line
+from .video import FPS, SAMPLES_PER_FRAME, read_video, video_audio
+from .head_speed import SPEED_CENTERS
+from .tracking import FaceTrack, RIGID_LANDMARKS, rigid_fit, head_pose, rotation_speed
 from .face_locator import union_box
 
 # %% auto #0

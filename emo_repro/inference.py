@@ -19,16 +19,18 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UniPCMultistepScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
-from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
-from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames, tiny_wav2vec_config
-from .head_speed import track_faces, quiet_mediapipe
+from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames
+from .tracking import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
-from .reference_attention import EMOContext, ReferenceFeatures, perturb_zero_init
-from .backbone import EMOUNet, LoadReport
-from .data import FPS, crop_frame, encode_frames, load_vae, square_crop, write_video
-from .training import (SD15_NOISE_SCHEDULE, SD15_SOURCES, tiny_vae, model_folder,
-                                checkpoint_config, read_train_state, build_vae, build_audio_encoder)
+from .reference_attention import ReferenceFeatures
+from .layers import EMOContext, perturb_zero_init
+from .backbone import EMOUNet
+from .data import crop_frame, encode_frames, load_vae, square_crop
+from .video import FPS, write_video
+from .presets import NOISE_SCHEDULE, SD15_SOURCES, TINY_WAV2VEC, untrained_vae
+from .runs import model_folder, checkpoint_config, read_train_state, build_vae, build_audio_encoder
 
 # %% auto #0
 __all__ = ['SAMPLERS', 'FEW_STEPS', 'SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
@@ -123,6 +125,43 @@ class EMOPipeline(DiffusionPipeline):
     @property
     def resolution(self)->int: return self.unet.config.unet['sample_size'] * self.vae_scale_factor # training size: 512 for sd15
 
+    def __call__(self,
+                 image, # portrait: a file, or a uint8 RGB array (H, W, 3); any size and aspect ratio
+                 audio, # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's rate)
+                 output_path=None, # write an MP4 (H.264 + AAC, the input audio) here, frame by frame as clips are made
+                 fps:int=FPS, # video frame rate (EMO is trained at 25)
+                 num_inference_steps:int=40, # DDIM steps per clip (paper: 40)
+                 guidance_scale:float=3.5, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
+                 speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
+                 face_box=None, # xyxy face box in `image` pixels; None: detected
+                 seed:int=0, # same seed, same video
+                 clip_length:int|None=None, # f, frames per clip; None: the model's (12)
+                 motion_frames:int|None=None, # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
+                 size:int|None=None, # side of the square video; None: the model's training resolution
+                 return_frames:bool|None=None, # keep every frame in memory for the output; None: only when no MP4 is written
+                 sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
+                )->EMOPipelineOutput:
+        "A talking-head video of the face in `image` saying `audio`, one frame per 1/fps s of audio."
+        size = self.resolution if size is None else size
+        self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler)
+        for src in (image, audio):  # writing over an input would destroy it
+            if output_path is not None and isinstance(src, (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
+                _refuse('output_path', str(output_path), "is an input of this run; choose another file name")
+        wave = self.read_audio(audio)
+        T = num_video_frames(len(wave), self.feature_extractor.sampling_rate, fps)
+        if T < 1: raise AudioError(audio if isinstance(audio, (str, Path)) else 'audio', f'{len(wave)} samples: shorter than half a video frame')
+        source = image if isinstance(image, (str, Path)) else 'image'
+        image = load_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
+        reference,box = self.reference_crop(image, size, face_box, source)
+        kept = [] if (output_path is None if return_frames is None else return_frames) else None
+        frames = _stream(self.generate_clips(reference, box, self.track_features(wave, T, fps), num_inference_steps,
+                                             guidance_scale, speed, seed, clip_length, motion_frames, sampler=sampler), kept)
+        if output_path is not None: write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
+        else:
+            for _ in frames: pass  # generate, keeping every clip
+        out = (None, None) if kept is None else (np.concatenate([c[0] for c in kept]), torch.cat([c[1] for c in kept], 2))
+        return EMOPipelineOutput(*out, T, reference, box, None if output_path is None else Path(output_path))
+
 # %% ../nbs/10_inference.ipynb #0ca442a2
 @patch(cls_method=True)
 def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
@@ -130,8 +169,8 @@ def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         unet = EMOUNet.from_preset('tiny').eval(); perturb_zero_init(unet, seed=seed)
-        vae,w2v = tiny_vae(seed).eval(),Wav2Vec2Model(tiny_wav2vec_config()).eval() # the VAE tiny training uses
-    return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**SD15_NOISE_SCHEDULE, set_alpha_to_one=False))
+        vae,w2v = untrained_vae('tiny', seed).eval(),Wav2Vec2Model(Wav2Vec2Config(**TINY_WAV2VEC)).eval() # the VAE tiny training uses
+    return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**NOISE_SCHEDULE, set_alpha_to_one=False))
 
 # %% ../nbs/10_inference.ipynb #d9926bfb
 def scale_box(box, # xyxy
@@ -184,7 +223,7 @@ def reference_features(self:EMOPipeline, latent:torch.Tensor, # reference latent
 
 @patch
 @torch.no_grad()
-def motion_features(self:EMOPipeline, motion:torch.Tensor, # clean latents of the previous clip's last frames (1, n, 4, h, w)
+def encode_motion_frames(self:EMOPipeline, motion:torch.Tensor, # clean latents of the previous clip's last frames (1, n, 4, h, w)
                     b:int, # batch of the denoising call (2 with guidance)
                    )->dict|None:
     "ReferenceNet on the motion frames, once per clip, shared by both branches; None without motion frames."
@@ -204,7 +243,7 @@ def clip_conditions(self:EMOPipeline, reference:ReferenceFeatures, # from `refer
     "Everything the backbone is conditioned on for one clip, batched (cond, uncond), encoded once for all its steps."
     b,f,h,w = len(drop),len(audio),*face_mask.shape[-2:]
     return self.unet.conditions((b, 4, f, h, w), keys=True,
-                                reference=ReferenceFeatures(reference.reference, self.motion_features(motion, b)),
+                                reference=ReferenceFeatures(reference.tokens, self.encode_motion_frames(motion, b)),
                                 audio=drop_condition(audio.expand(b, *audio.shape), drop),
                                 speed=torch.full((b, 1), float(speed), device=audio.device, dtype=audio.dtype), # one for the clip
                                 face_mask=face_mask.expand(b, *face_mask.shape))
@@ -279,7 +318,7 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
                    clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1, sampler:str='ddim'):
     "Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the previous one's last `motion_frames`."
     f,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
-    dev,dt,(H,W),T,m = self.device,self.unet.dtype,reference.shape[:2],len(audio),self.unet.config.audio_window // 2
+    dev,dt,(H,W),T,m = self.device,self.unet.dtype,reference.shape[:2],len(audio),self.unet.config.audio_m
     h,w = H // self.vae_scale_factor,W // self.vae_scale_factor
     drop = torch.tensor([False, True] if guidance_scale != 1 else [False], device=dev)
     ref = self.reference_features(encode_frames(self.vae, reference[None]).to(dev, dt), drop)
@@ -360,45 +399,6 @@ def _stream(clips, kept:list|None):
     for clip in clips:
         if kept is not None: kept.append(clip)
         yield from clip[0]
-
-# %% ../nbs/10_inference.ipynb #5e184079
-@patch
-def __call__(self:EMOPipeline,
-             image, # portrait: a file, or a uint8 RGB array (H, W, 3); any size and aspect ratio
-             audio, # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's rate)
-             output_path=None, # write an MP4 (H.264 + AAC, the input audio) here, frame by frame as clips are made
-             fps:int=FPS, # video frame rate (EMO is trained at 25)
-             num_inference_steps:int=40, # DDIM steps per clip (paper: 40)
-             guidance_scale:float=3.5, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
-             speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
-             face_box=None, # xyxy face box in `image` pixels; None: detected
-             seed:int=0, # same seed, same video
-             clip_length:int|None=None, # f, frames per clip; None: the model's (12)
-             motion_frames:int|None=None, # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
-             size:int|None=None, # side of the square video; None: the model's training resolution
-             return_frames:bool|None=None, # keep every frame in memory for the output; None: only when no MP4 is written
-             sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
-            )->EMOPipelineOutput:
-    "A talking-head video of the face in `image` saying `audio`, one frame per 1/fps s of audio."
-    size = self.resolution if size is None else size
-    self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler)
-    for src in (image, audio):  # writing over an input would destroy it
-        if output_path is not None and isinstance(src, (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
-            _refuse('output_path', str(output_path), "is an input of this run; choose another file name")
-    wave = self.read_audio(audio)
-    T = num_video_frames(len(wave), self.feature_extractor.sampling_rate, fps)
-    if T < 1: raise AudioError(audio if isinstance(audio, (str, Path)) else 'audio', f'{len(wave)} samples: shorter than half a video frame')
-    source = image if isinstance(image, (str, Path)) else 'image'
-    image = load_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
-    reference,box = self.reference_crop(image, size, face_box, source)
-    kept = [] if (output_path is None if return_frames is None else return_frames) else None
-    frames = _stream(self.generate_clips(reference, box, self.track_features(wave, T, fps), num_inference_steps,
-                                         guidance_scale, speed, seed, clip_length, motion_frames, sampler=sampler), kept)
-    if output_path is not None: write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
-    else:
-        for _ in frames: pass  # generate, keeping every clip
-    out = (None, None) if kept is None else (np.concatenate([c[0] for c in kept]), torch.cat([c[1] for c in kept], 2))
-    return EMOPipelineOutput(*out, T, reference, box, None if output_path is None else Path(output_path))
 
 # %% ../nbs/10_inference.ipynb #5f91dae0
 @patch(cls_method=True)

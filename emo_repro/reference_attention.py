@@ -7,93 +7,33 @@ Docs: https://emo-repro.github.io/emo_repro/reference_attention.html.md"""
 # %% ../nbs/04_reference_attention.ipynb #94c71b27
 from __future__ import annotations
 import copy
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 import torch
 from torch import nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
-from fastcore.basics import patch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
+from .presets import SD15_UNET
+from .layers import ConditionBank, EMOContext, zero_cross_attention, replace_modules
 
 # %% auto #0
-__all__ = ['SD15_UNET_CONFIG', 'TINY_UNET_CONFIG', 'EMOContext', 'ConditionBank', 'zero_init', 'perturb_zero_init',
-           'ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet',
-           'EMOTransformerBlock', 'project_kv', 'attend', 'replace_modules', 'install_spatial_blocks']
-
-# %% ../nbs/04_reference_attention.ipynb #858787b0
-SD15_UNET_CONFIG = dict( # Stable Diffusion 1.5 `unet/config.json`
-    act_fn='silu', attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280), center_input_sample=False,
-    cross_attention_dim=768, down_block_types=('CrossAttnDownBlock2D',)*3 + ('DownBlock2D',), downsample_padding=1,
-    flip_sin_to_cos=True, freq_shift=0, in_channels=4, layers_per_block=2, mid_block_scale_factor=1, norm_eps=1e-5,
-    norm_num_groups=32, out_channels=4, sample_size=64, up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*3)
-
-TINY_UNET_CONFIG = dict(SD15_UNET_CONFIG, attention_head_dim=2, block_out_channels=(32, 64), cross_attention_dim=32,
-    down_block_types=('CrossAttnDownBlock2D', 'DownBlock2D'), up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D'),
-    layers_per_block=1, norm_num_groups=8, sample_size=8) # same block kinds, CPU size
-
-# %% ../nbs/04_reference_attention.ipynb #82470e7f
-@dataclass(frozen=True)
-class EMOContext:
-    "Everything one backbone call is conditioned on, in the layout the EMO layers read it."
-    num_frames:int=1                        # f: frames folded into the batch axis
-    reference:dict|None=None                # spatial layer -> reference tokens (b, l, c)
-    audio:torch.Tensor|None=None            # audio tokens ((b f), K, C)
-    motion:dict|None=None                   # temporal layer -> motion-frame features (b, n, c, h, w)
-    speed:torch.Tensor|None=None            # speed features (b, f, l)
-    face:torch.Tensor|None=None             # face-locator features ((b f), c, h, w)
-    temporal:bool=True                      # run the temporal layers
-    keys:dict|None=None                     # spatial layer -> {'reference', 'audio': (keys, values)}, projected once per clip
-
-# %% ../nbs/04_reference_attention.ipynb #2a36338f
-class ConditionBank:
-    "Where EMO layers find the current call's `EMOContext`."
-    def __init__(self):
-        self.current = None
-        self.lean = True  # skip work whose result is dropped or repeated (off: compute it as the paper draws it, for tests and benchmarks)
-
-    @contextmanager
-    def use(self, ctx:EMOContext):
-        "Make `ctx` current inside the block; restore the previous one after, also on error."
-        prev,self.current = self.current,ctx
-        try: yield ctx
-        finally: self.current = prev
-
-    @property
-    def ctx(self)->EMOContext:
-        if self.current is None: raise RuntimeError("EMO layers were called outside `ConditionBank.use` (call EMOUNet, not its parts)")
-        return self.current
-
-# %% ../nbs/04_reference_attention.ipynb #30d03039
-def zero_init(linear:nn.Linear)->nn.Linear:
-    "Zero `linear`'s weight and bias and mark it as an output EMO adds."
-    nn.init.zeros_(linear.weight)
-    if linear.bias is not None: nn.init.zeros_(linear.bias)
-    linear.emo_zero_init = True
-    return linear
-
-def perturb_zero_init(model:nn.Module, std:float=0.1, seed:int=0)->int:
-    "Give every zero-initialised output small random values (for tests); returns how many."
-    g,mods = torch.Generator().manual_seed(seed),[m for m in model.modules() if getattr(m, 'emo_zero_init', False)]
-    with torch.no_grad():
-        for m in mods:
-            for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*std)
-    return len(mods)
+__all__ = ['ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet', 'project_kv',
+           'attend', 'EMOTransformerBlock', 'install_spatial_blocks']
 
 # %% ../nbs/04_reference_attention.ipynb #a0ce5fe4
 @dataclass
 class ReferenceFeatures:
     "ReferenceNet's output: computed once per clip, reused at every denoising step."
-    reference:dict|None=None # spatial layer -> reference tokens (b, (h w), c)
+    tokens:dict|None=None    # spatial layer -> reference tokens (b, (h w), c)
     motion:dict|None=None    # temporal layer -> motion-frame features (b, n, c, h, w)
 
     def map(self, fn)->ReferenceFeatures:
         "Apply `fn` to every tensor (move to a device, repeat for guidance, detach...)."
         app = lambda d: None if d is None else {k:fn(v) for k,v in d.items()}
-        return ReferenceFeatures(app(self.reference), app(self.motion))
+        return ReferenceFeatures(app(self.tokens), app(self.motion))
 
 # %% ../nbs/04_reference_attention.ipynb #c8358c8b
 def temporal_positions(unet:nn.Module)->dict:
@@ -119,7 +59,7 @@ def strip_text_attention(block:BasicTransformerBlock):
 # %% ../nbs/04_reference_attention.ipynb #770b618b
 class ReferenceNet(nn.Module):
     "SD1.5's UNet run at t = 0 on reference and motion-frame latents, keeping what the backbone attends to."
-    def __init__(self, unet_config:dict=SD15_UNET_CONFIG): # a diffusers `UNet2DConditionModel` config
+    def __init__(self, unet_config:dict=SD15_UNET): # a diffusers `UNet2DConditionModel` config
         super().__init__()
         self.unet = UNet2DConditionModel(**unet_config)
         self.layers = list(transformer_blocks(self.unet))        # where reference tokens come from
@@ -134,24 +74,35 @@ class ReferenceNet(nn.Module):
     def _keep(self, name, mod, args, out): # a bound method, so a deep copy of the net records into its own store
         if self._store is not None: self._store[name] = out[0] if isinstance(out, tuple) else out
 
-# %% ../nbs/04_reference_attention.ipynb #bc8f0938
-@patch
-def forward(self:ReferenceNet,
-            reference:torch.Tensor|None=None, # reference latents (b, 4, h, w)
-            motion_frames:torch.Tensor|None=None, # motion-frame latents (b, n, 4, h, w)
-           )->ReferenceFeatures:
-    "Run ReferenceNet at t = 0 once on whatever is given and collect its features."
-    if reference is None and motion_frames is None: raise ValueError("ReferenceNet needs a reference or motion frames")
-    nr = 0 if reference is None else len(reference)
-    x = torch.cat([t for t in (reference, None if motion_frames is None else
-                               rearrange(motion_frames, 'b n c h w -> (b n) c h w')) if t is not None])
-    self._store = {}
-    try: self.unet(x, 0, encoder_hidden_states=None)
-    finally: store,self._store = self._store,None
-    ref = None if reference is None else {k:store[k][:nr] for k in self.layers}
-    mot = None if motion_frames is None else {k:rearrange(store[v][nr:], '(b n) c h w -> b n c h w', n=motion_frames.shape[1])
-                                              for k,v in self.positions.items()}
-    return ReferenceFeatures(ref, mot)
+    def forward(self,
+                reference:torch.Tensor|None=None, # reference latents (b, 4, h, w)
+                motion_frames:torch.Tensor|None=None, # motion-frame latents (b, n, 4, h, w)
+               )->ReferenceFeatures:
+        "Run ReferenceNet at t = 0 once on whatever is given and collect its features."
+        if reference is None and motion_frames is None: raise ValueError("ReferenceNet needs a reference or motion frames")
+        nr = 0 if reference is None else len(reference)
+        x = torch.cat([t for t in (reference, None if motion_frames is None else
+                                   rearrange(motion_frames, 'b n c h w -> (b n) c h w')) if t is not None])
+        self._store = {}
+        try: self.unet(x, 0, encoder_hidden_states=None)
+        finally: store,self._store = self._store,None
+        ref = None if reference is None else {k:store[k][:nr] for k in self.layers}
+        mot = None if motion_frames is None else {k:rearrange(store[v][nr:], '(b n) c h w -> b n c h w', n=motion_frames.shape[1])
+                                                  for k,v in self.positions.items()}
+        return ReferenceFeatures(ref, mot)
+
+# %% ../nbs/04_reference_attention.ipynb #c1f7a005
+def project_kv(attn:Attention, tokens:torch.Tensor)->tuple: # (keys, values)
+    "`attn`'s keys and values of `tokens`."
+    return attn.to_k(tokens),attn.to_v(tokens)
+
+def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
+           kv:tuple, # keys and values from `project_kv`, (b, k, c') each
+          )->torch.Tensor:
+    "`attn` on queries `x` with keys and values projected beforehand: diffusers' attention without re-projecting them."
+    heads = lambda t: rearrange(t, 'b l (h d) -> b h l d', h=attn.heads)
+    o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
+    return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
 
 # %% ../nbs/04_reference_attention.ipynb #84b20431
 class EMOTransformerBlock(nn.Module):
@@ -170,65 +121,36 @@ class EMOTransformerBlock(nn.Module):
         self.norm2,self.attn2 = (None,None) if self.concat else (copy.deepcopy(block.norm1),copy.deepcopy(block.attn1))
         dim,heads = block.dim,block.attn1.heads
         self.norm_audio = nn.LayerNorm(dim)
-        self.audio_attn = Attention(dim, cross_attention_dim=audio_dim, heads=heads, dim_head=dim//heads, out_bias=True)
-        zero_init(self.audio_attn.to_out[0])
+        self.audio_attn = zero_cross_attention(dim, audio_dim, heads)
 
-# %% ../nbs/04_reference_attention.ipynb #c1f7a005
-def project_kv(attn:Attention, tokens:torch.Tensor)->tuple: # (keys, values)
-    "`attn`'s keys and values of `tokens`."
-    return attn.to_k(tokens),attn.to_v(tokens)
+    def reference_tokens(self, ctx:EMOContext)->torch.Tensor|None:
+        "This layer's reference tokens (b, l, c), or None."
+        if ctx.reference is None: return None
+        if self.key not in ctx.reference: raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
+        return ctx.reference[self.key]
 
-def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
-           kv:tuple, # keys and values from `project_kv`, (b, k, c') each
-          )->torch.Tensor:
-    "`attn` on queries `x` with keys and values projected beforehand: diffusers' attention without re-projecting them."
-    heads = lambda t: rearrange(t, 'b l (h d) -> b h l d', h=attn.heads)
-    o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
-    return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
+    def condition_keys(self, ctx:EMOContext)->dict:
+        "Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at every step of a clip."
+        r,out = self.reference_tokens(ctx),{}
+        if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
+        if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
+        return out
 
-# %% ../nbs/04_reference_attention.ipynb #f9013dff
-@patch
-def reference_tokens(self:EMOTransformerBlock, ctx:EMOContext)->torch.Tensor|None:
-    "This layer's reference tokens (b, l, c), or None."
-    if ctx.reference is None: return None
-    if self.key not in ctx.reference: raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
-    return ctx.reference[self.key]
-
-@patch
-def condition_keys(self:EMOTransformerBlock, ctx:EMOContext)->dict:
-    "Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at every step of a clip."
-    r,out = self.reference_tokens(ctx),{}
-    if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
-    if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
-    return out
-
-@patch
-def forward(self:EMOTransformerBlock, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), (h w), c)
-    "Self-attention, reference attention, audio attention, feed-forward; each residual."
-    ctx = self.bank.ctx
-    r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
-    h = self.norm1(x)
-    if self.concat and r is not None: x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
-    else: x = x + self.attn1(h)
-    if 'reference' in kv and not self.bank.lean: x = x + attend(self.attn2, self.norm2(x), project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
-    elif 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
-        q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
-        x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
-    if 'audio' in kv: x = x + attend(self.audio_attn, self.norm_audio(x), kv['audio'])
-    return x + self.ff(self.norm3(x))
+    def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), (h w), c)
+        "Self-attention, reference attention, audio attention, feed-forward; each residual."
+        ctx = self.bank.ctx
+        r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
+        h = self.norm1(x)
+        if self.concat and r is not None: x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
+        else: x = x + self.attn1(h)
+        if 'reference' in kv and not self.bank.lean: x = x + attend(self.attn2, self.norm2(x), project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
+        elif 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
+            q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
+            x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
+        if 'audio' in kv: x = x + attend(self.audio_attn, self.norm_audio(x), kv['audio'])
+        return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0
-def replace_modules(root:nn.Module, # the model to change in place
-                    names:list, # names of modules that are items of a `ModuleList`
-                    make, # (module, name) -> its replacement
-                   )->list:
-    "Swap each named module of `root` for `make(module, name)`; returns `names`."
-    mods = dict(root.named_modules())
-    for n in names:
-        parent,_,i = n.rpartition('.')
-        mods[parent][int(i)] = make(mods[n], n)
-    return names
-
 def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross', audio_dim:int=768)->list:
     "Replace each `BasicTransformerBlock` of `unet`'s spatial transformers by an `EMOTransformerBlock`; returns their names."
     names = [n for n in transformer_blocks(unet) if '.attentions.' in n]   # temporal layers keep theirs

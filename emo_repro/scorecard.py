@@ -16,9 +16,10 @@ from einops import rearrange
 from scipy.stats import spearmanr
 from .core import NoFaceError, atomic_path
 from .audio import clip_windows
-from .data import FPS, SAMPLES_PER_FRAME, encode_frames
+from .data import encode_frames
+from .video import FPS, SAMPLES_PER_FRAME
 from .face_locator import union_box
-from .head_speed import track_faces, head_pose, rotation_speed
+from .tracking import track_faces, head_pose, rotation_speed
 from .inference import EMOPipeline, scale_box
 from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame, synthetic_talking_head
 from .training import latents_to_frames
@@ -212,7 +213,7 @@ def clip_loss(pipe, x0:torch.Tensor, # clean latents (1, 4, f, h, w)
 def _windows(pipe, wave, start:int)->torch.Tensor:
     "The audio windows of the clip from frame `start` of `wave` (f, 2m+1, L, D)."
     T = len(wave) // SAMPLES_PER_FRAME
-    return clip_windows(pipe.track_features(wave, T).features, T, start, pipe.config.clip_length, pipe.unet.config.audio_window // 2)
+    return clip_windows(pipe.track_features(wave, T).features, T, start, pipe.config.clip_length, pipe.unet.config.audio_m)
 
 def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
     "Latents of the world's video of `p` saying `wave` at `speed`: the clip from `start` and its motion frames."

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from .core import asset, atomic_path
 from .audio import SAMPLE_RATE, load_audio
-from .head_speed import rotation_speed
-from .data import FPS, SAMPLES_PER_FRAME, write_video
+from .tracking import rotation_speed
+from .video import FPS, SAMPLES_PER_FRAME, write_video
 
 # %% auto #0
 __all__ = ['SKIN_TONES', 'HAIR_COLOURS', 'Identity', 'random_identity', 'draw_head', 'render_frame', 'face_box', 'speech_excerpt',

@@ -9,23 +9,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 from einops import rearrange
-from fastcore.basics import patch
 from diffusers.models.attention import BasicTransformerBlock
-from diffusers.models.attention_processor import Attention
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
-from .reference_attention import ConditionBank, EMOContext, replace_modules, zero_init
+from .layers import ConditionBank, EMOContext, replace_modules, zero_cross_attention, zero_init
 
 # %% auto #0
-__all__ = ['SD15_MOTION_CONFIG', 'TINY_MOTION_CONFIG', 'EMOTemporalLayer', 'clip_frames_block', 'install_temporal_layers']
-
-# %% ../nbs/05_temporal_attention.ipynb #510f5e3b
-SD15_MOTION_CONFIG = dict( # AnimateDiff mm_sd_v15_v2 as a diffusers `MotionAdapter` config
-    block_out_channels=(320, 640, 1280, 1280), motion_layers_per_block=2, motion_transformer_layers_per_block=1,
-    motion_mid_block_layers_per_block=1, motion_transformer_layers_per_mid_block=1, motion_num_attention_heads=8,
-    motion_norm_num_groups=32, motion_max_seq_length=32, use_motion_mid_block=True, conv_in_channels=None)
-
-TINY_MOTION_CONFIG = dict(SD15_MOTION_CONFIG, block_out_channels=(32, 64), motion_layers_per_block=1,
-                          motion_num_attention_heads=2, motion_norm_num_groups=8) # matches TINY_UNET_CONFIG
+__all__ = ['EMOTemporalLayer', 'clip_frames_block', 'install_temporal_layers']
 
 # %% ../nbs/05_temporal_attention.ipynb #f8a652c6
 class EMOTemporalLayer(nn.Module):
@@ -40,21 +29,41 @@ class EMOTemporalLayer(nn.Module):
         self.max_frames = layer.transformer_blocks[0].pos_embed.pe.shape[1]  # rows of the sinusoidal position table
         c,heads = layer.proj_in.out_features,layer.num_attention_heads
         self.norm_speed = nn.LayerNorm(c)
-        self.speed_attn = Attention(c, cross_attention_dim=speed_dim, heads=heads, dim_head=c//heads, out_bias=True)
-        zero_init(self.speed_attn.to_out[0])
+        self.speed_attn = zero_cross_attention(c, speed_dim, heads)
 
-# %% ../nbs/05_temporal_attention.ipynb #fb463d72
-@patch
-def speed_attention(self:EMOTemporalLayer, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
-                    speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
-                   )->torch.Tensor:
-    "Residual cross-attention along frames from each position's frame tokens to the clip's speed features."
-    b,f = len(speed),t.shape[1]
-    if speed.shape[1] == 1:    # one key: its weight is 1 for every query, so the output is its value, whatever t
-        a = self.speed_attn
-        return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
-    q = rearrange(self.norm_speed(t), '(b s) f c -> b (s f) c', b=b)  # all positions share the f keys
-    return t + rearrange(self.speed_attn(q, encoder_hidden_states=speed), 'b (s f) c -> (b s) f c', f=f)
+    def speed_attention(self, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
+                        speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
+                       )->torch.Tensor:
+        "Residual cross-attention along frames from each position's frame tokens to the clip's speed features."
+        b,f = len(speed),t.shape[1]
+        if speed.shape[1] == 1:    # one key: its weight is 1 for every query, so the output is its value, whatever t
+            a = self.speed_attn
+            return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
+        q = rearrange(self.norm_speed(t), '(b s) f c -> b (s f) c', b=b)  # all positions share the f keys
+        return t + rearrange(self.speed_attn(q, encoder_hidden_states=speed), 'b (s f) c -> (b s) f c', f=f)
+
+    def motion_features(self, ctx:EMOContext)->torch.Tensor|None:
+        "This layer's motion-frame features (b, n, c, h, w), or None."
+        if ctx.motion is None: return None
+        if self.key not in ctx.motion: raise KeyError(f"no motion-frame features for {self.key}: ReferenceNet and backbone differ")
+        return ctx.motion[self.key]
+
+    def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), c, h, w)
+        "Temporal self-attention over motion frames + clip frames, speed attention first; returns the clip frames."
+        ctx = self.bank.ctx
+        if not ctx.temporal: return x
+        f,m = ctx.num_frames,self.motion_features(ctx)
+        n = 0 if m is None else m.shape[1]
+        if n + f > self.max_frames: raise ValueError(f"{self.key}: {n} motion frames + {f} frames exceed the {self.max_frames} positions of the temporal layers")
+        hs = rearrange(x, '(b f) c h w -> b c f h w', f=f)
+        if m is not None: hs = torch.cat([rearrange(m, 'b n c h w -> b c n h w'), hs], dim=2)  # b c (n+f) h w
+        h,w = hs.shape[-2:]
+        t = self.proj_in(rearrange(self.norm(hs), 'b c F h w -> (b h w) F c'))
+        if ctx.speed is not None: t = torch.cat([t[:, :n], self.speed_attention(t[:, n:], ctx.speed)], dim=1)
+        *first,last = self.transformer_blocks
+        for blk in first: t = blk(t)                                     # self-attention over n+f positions
+        t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]  # the last block keeps only the f clip frames
+        return x + rearrange(self.proj_out(t), '(b h w) f c -> (b f) c h w', h=h, w=w)
 
 # %% ../nbs/05_temporal_attention.ipynb #c1f7a002
 def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block: self-attention twice, then feed-forward
@@ -66,32 +75,6 @@ def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block:
     h = blk.pos_embed(blk.norm1(t)); t = t + blk.attn1(h)                  # all positions: the next attention reads them
     h = blk.pos_embed(blk.norm2(t)); t = t[:, n:] + blk.attn2(h[:, n:], encoder_hidden_states=h)
     return t + blk.ff(blk.norm3(t))
-
-# %% ../nbs/05_temporal_attention.ipynb #8e7ae804
-@patch
-def motion_features(self:EMOTemporalLayer, ctx:EMOContext)->torch.Tensor|None:
-    "This layer's motion-frame features (b, n, c, h, w), or None."
-    if ctx.motion is None: return None
-    if self.key not in ctx.motion: raise KeyError(f"no motion-frame features for {self.key}: ReferenceNet and backbone differ")
-    return ctx.motion[self.key]
-
-@patch
-def forward(self:EMOTemporalLayer, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), c, h, w)
-    "Temporal self-attention over motion frames + clip frames, speed attention first; returns the clip frames."
-    ctx = self.bank.ctx
-    if not ctx.temporal: return x
-    f,m = ctx.num_frames,self.motion_features(ctx)
-    n = 0 if m is None else m.shape[1]
-    if n + f > self.max_frames: raise ValueError(f"{self.key}: {n} motion frames + {f} frames exceed the {self.max_frames} positions of the temporal layers")
-    hs = rearrange(x, '(b f) c h w -> b c f h w', f=f)
-    if m is not None: hs = torch.cat([rearrange(m, 'b n c h w -> b c n h w'), hs], dim=2)  # b c (n+f) h w
-    h,w = hs.shape[-2:]
-    t = self.proj_in(rearrange(self.norm(hs), 'b c F h w -> (b h w) F c'))
-    if ctx.speed is not None: t = torch.cat([t[:, :n], self.speed_attention(t[:, n:], ctx.speed)], dim=1)
-    *first,last = self.transformer_blocks
-    for blk in first: t = blk(t)                                     # self-attention over n+f positions
-    t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]  # the last block keeps only the f clip frames
-    return x + rearrange(self.proj_out(t), '(b h w) f c -> (b f) c h w', h=h, w=w)
 
 # %% ../nbs/05_temporal_attention.ipynb #88c5bee4
 def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=768)->list:

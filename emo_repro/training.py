@@ -6,8 +6,8 @@ Docs: https://emo-repro.github.io/emo_repro/training.html.md"""
 
 # %% ../nbs/09_training.ipynb #1898b8db
 from __future__ import annotations
-import errno, json, math, os, re, shutil
-from dataclasses import asdict, dataclass, fields, replace
+import errno, json, os, re, shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 import numpy as np
@@ -27,152 +27,28 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
 from huggingface_hub import save_torch_state_dict
 from safetensors import SafetensorError
-from transformers import Wav2Vec2Model
 from .core import EMOError, InputError, atomic_write, drop_condition, local_or_hub
-from .audio import AudioEncoder, tiny_wav2vec_config
-from .backbone import PRESETS, PARAM_GROUPS, STAGE_GROUPS, EMOUNet, read_pretrained
-from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, load_vae, read_manifest
+from .presets import NOISE_SCHEDULE
+from .backbone import EMOUNet
+from .loading import read_pretrained
+from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, read_manifest
+from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, checkpoints, model_folder, train_state_path, read_train_state,
+    start_checkpoint, check_pickles, checkpoint_config, resume_config, build_vae, build_audio_encoder)
 
 # %% auto #0
-__all__ = ['AT_LEAST_0', 'AT_LEAST_1', 'POSITIVE', 'SHARE', 'LIMITS', 'CHOICES', 'SD15_SOURCES', 'SOURCES', 'SD15_NOISE_SCHEDULE',
-           'CHECKPOINT', 'NUMPY_ARRAYS', 'TrainConfig', 'of_type', 'preset_settings', 'load_config', 'noise_scheduler',
-           'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents', 'stage_conditions',
-           'EMOTrainingModel', 'emo_loss', 'tiny_vae', 'make_optimizer', 'launched_processes', 'make_accelerator',
-           'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head', 'checkpoints',
-           'latest_checkpoint', 'save_weights', 'write_error', 'model_folder', 'train_state_path', 'read_train_state',
-           'start_checkpoint', 'check_pickles', 'checkpoint_config', 'resume_config', 'build_unet', 'build_vae',
-           'build_audio_encoder', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name', 'emo_train']
-
-# %% ../nbs/09_training.ipynb #b4608a27
-@dataclass
-class TrainConfig:
-    "The settings of one EMO training stage; `TrainConfig.preset` gives the `tiny`, `synthetic` and `sd15` ones."
-    stage:int=1                    # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
-    model:str='tiny'               # EMOUNet preset a stage-1 run builds
-    resolution:int=64              # frame side in pixels; latents are resolution / 8
-    num_frames:int=1               # f: target frames per clip
-    motion_frames:int=0            # n: clean frames before the targets, read by ReferenceNet
-    batch_size:int=2               # clips per optimiser step, all processes and accumulation steps together
-    micro_batch_size:int=2         # clips per forward pass on one process
-    lr:float=1e-5                  # learning rate (constant after the warm-up)
-    lr_warmup_steps:int=0          # linear warm-up steps
-    weight_decay:float=1e-2        # AdamW's decoupled weight decay
-    max_grad_norm:float=1.0        # gradient clipping
-    use_8bit_adam:bool=False       # bitsandbytes' AdamW8bit: optimiser state in 8 bits (needs `pip install bitsandbytes`)
-    ema_decay:float|None=None      # keep an exponential moving average of the trained weights (e.g. 0.9999); None: off
-    mixed_precision:str='no'       # 'no', 'fp16' or 'bf16'
-    gradient_checkpointing:bool=False # recompute activations in the backward pass: less memory, one more forward
-    prediction_type:str='epsilon'  # what the network predicts: 'epsilon' (SD1.5) or 'v_prediction'
-    zero_terminal_snr:bool=False   # rescale the schedule so that its last step is pure noise (needs 'v_prediction')
-    drop_reference:float=0.05      # share of clips trained without the reference (audio kept)
-    drop_audio:float=0.05          # share of clips trained without audio (reference kept)
-    drop_both:float=0.05           # share of clips trained without either
-    drop_motion:float=0.1          # share of stage-2/3 clips whose motion frames are zeros, as for a video's first clip
-    max_steps:int=10               # optimiser steps of the run
-    checkpoint_every:int=5         # optimiser steps between checkpoints
-    keep_checkpoints:int=2         # newest checkpoints kept on disk
-    log_every:int=1                # steps between logged losses
-    preview_every:int=5            # steps between preview clips; 0: none
-    preview_steps:int=10           # DDIM steps of a preview clip
-    log_with:str|None='tensorboard' # accelerate tracker ('tensorboard', 'wandb', ...); None: no tracker
-    progress_bar:bool=True         # show a progress bar (on the main process)
-    seed:int=0                     # model initialisation, data order, noise, dropout masks
-    num_workers:int=0              # DataLoader worker processes
-    sd15:str|None=None             # SD1.5 folder or hub id: initialises stage 1, and is the VAE when `vae` is None
-    motion_adapter:str|None=None   # AnimateDiff MotionAdapter folder or hub id: the temporal layers' initialisation
-    vae:str|None=None              # AutoencoderKL folder or hub id; None without `sd15`: a tiny random one
-    wav2vec:str|None=None          # wav2vec2 for audio features that are not cached; None: a tiny random one
-    also_train:str|None=None       # comma-separated parameter groups trained beyond the stage's own (chapter 11's ablation: 'audio_layers')
-
-    def __post_init__(self):
-        wrong = {f.name: f.type for f in fields(self) if not of_type(getattr(self, f.name), f.type)}
-        bad = [f"{k}={getattr(self, k)!r}, not {t}" for k,t in wrong.items()]
-        bad += [f"{k}={v!r}, not {LIMITS[k][1]}" for k in LIMITS if k not in wrong and (v := getattr(self, k)) is not None
-                and not (math.isfinite(v) and LIMITS[k][0](v))]
-        bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong and getattr(self, k) not in v]
-        if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
-        if not bad and (unknown := set(self.trained_also()) - set(PARAM_GROUPS)): bad.append(f"also_train names unknown groups {sorted(unknown)} (have {', '.join(PARAM_GROUPS)})")
-        if not bad and self.zero_terminal_snr and self.prediction_type != 'v_prediction':
-            bad.append(f"zero_terminal_snr needs prediction_type='v_prediction' (at zero SNR the noise is all the input, so predicting it is trivial)")
-        if not bad and self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
-        if bad: raise InputError('TrainConfig', '; '.join(bad))
-
-    def trained_also(self)->tuple: return tuple(g.strip() for g in (self.also_train or '').split(',') if g.strip())
-
-
-# %% ../nbs/09_training.ipynb #3e2cef11
-def of_type(v, annotation:str)->bool:
-    "Whether `v` fits a TrainConfig annotation such as 'int', 'float' or 'str|None' (an int is a float, a bool is no number)."
-    kinds = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'None': type(None)}
-    return any(isinstance(v, kinds[t]) and not (isinstance(v, bool) and t != 'bool') for t in annotation.replace(' ', '').split('|'))
-
-AT_LEAST_0,AT_LEAST_1,POSITIVE,SHARE = (lambda v: v >= 0, '>= 0'),(lambda v: v >= 1, '>= 1'),(lambda v: v > 0, '> 0'),(lambda v: 0 <= v <= 1, 'in [0, 1]')
-LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE, max_grad_norm=POSITIVE,
-              weight_decay=AT_LEAST_0, ema_decay=(lambda v: 0 < v < 1, 'in (0, 1)'), motion_frames=AT_LEAST_0,
-              **dict.fromkeys(['num_frames', 'batch_size', 'micro_batch_size', 'max_steps', 'checkpoint_every', 'keep_checkpoints',
-                               'log_every', 'preview_steps'], AT_LEAST_1),
-              **dict.fromkeys(['lr_warmup_steps', 'preview_every', 'num_workers'], AT_LEAST_0),
-              **dict.fromkeys(['drop_reference', 'drop_audio', 'drop_both', 'drop_motion'], SHARE)) # (test, what it asks) of each number
-CHOICES = dict(stage=(1, 2, 3), model=tuple(PRESETS), mixed_precision=('no', 'fp16', 'bf16'), prediction_type=('epsilon', 'v_prediction'))
-
-# %% ../nbs/09_training.ipynb #376379db
-SD15_SOURCES = dict(sd15='stable-diffusion-v1-5/stable-diffusion-v1-5', motion_adapter='guoyww/animatediff-motion-adapter-v1-5-2',
-                    wav2vec='facebook/wav2vec2-base-960h')
-
-def preset_settings(name:str, stage:int)->dict:
-    "The settings preset `name` ('tiny', 'synthetic' or 'sd15') changes from the `TrainConfig` defaults for `stage`."
-    video = stage > 1
-    if name == 'tiny': return dict(model='tiny', num_frames=4 if video else 1, motion_frames=2 if video else 0)
-    if name == 'synthetic': return dict(model='synthetic', resolution=128, num_frames=12 if video else 1, motion_frames=4 if video else 0,
-        batch_size=4 if video else 8, micro_batch_size=2 if video else 4, lr=2e-4, lr_warmup_steps=50,
-        prediction_type='v_prediction', zero_terminal_snr=True, max_steps=700 if video else 1000,
-        checkpoint_every=100, keep_checkpoints=2, log_every=10, preview_every=250, progress_bar=False) # chapter 11, sized for 2 CPU cores
-    if name == 'sd15': return dict(model='sd15', resolution=512, num_frames=12 if video else 1, motion_frames=4 if video else 0,
-        batch_size=4 if video else 48, micro_batch_size=1 if video else 8, mixed_precision='bf16', gradient_checkpointing=True,
-        max_steps=30_000, checkpoint_every=1000, keep_checkpoints=3, log_every=10, preview_every=1000, num_workers=8, **SD15_SOURCES)
-    raise InputError('--config', f"unknown preset {name!r}: use 'tiny', 'synthetic', 'sd15' or a .json/.yaml file")
-
-@patch(cls_method=True)
-def preset(cls:TrainConfig, name:str='tiny', stage:int=1, **overrides)->TrainConfig:
-    "The `tiny`, `synthetic` or `sd15` settings of `stage`, with `overrides`."
-    return cls(**{**preset_settings(name, stage), 'stage': stage, **overrides})
-
-# %% ../nbs/09_training.ipynb #c3631055
-def load_config(spec:str, # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (its `preset` key picks the base)
-                stage:int, # training stage, 1-3
-                **overrides)->TrainConfig:
-    "The settings a `--config` argument names."
-    if spec in ('tiny', 'synthetic', 'sd15'): return TrainConfig.preset(spec, stage, **overrides)
-    path = Path(spec)
-    if not path.is_file(): raise InputError(spec, "no such preset or config file (presets: 'tiny', 'synthetic', 'sd15')")
-    import yaml  # an accelerate dependency; JSON is YAML too
-    try: d = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(path, f"not valid YAML or JSON ({' '.join(str(e).split())})") from None
-    if not isinstance(d, dict): raise InputError(path, "holds no mapping of settings (lines such as `lr: 1.0e-5`)")
-    if unknown := sorted(set(d) - {f.name for f in fields(TrainConfig)} - {'preset'}): raise InputError(path, f"unknown settings {unknown}")
-    if (s := d.pop('stage', stage)) != stage: raise InputError(path, f"is a stage-{s} config, the run is stage {stage}")
-    return TrainConfig.preset(d.pop('preset', 'tiny'), stage, **{**d, **overrides})
-
-# %% ../nbs/09_training.ipynb #ba330771
-SOURCES = ('sd15', 'motion_adapter', 'vae', 'wav2vec') # the TrainConfig settings that name pretrained weights
-
-@patch
-def source(self:TrainConfig, name:str)->str|None:
-    "Setting `name` (one of `SOURCES`) as `from_pretrained` takes it: a local folder or a hub id; None when unset."
-    v = getattr(self, name)
-    return None if v is None else local_or_hub(v, name)
+__all__ = ['noise_scheduler', 'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents',
+           'stage_conditions', 'EMOTrainingModel', 'emo_loss', 'make_optimizer', 'launched_processes',
+           'make_accelerator', 'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head',
+           'save_weights', 'write_error', 'build_unet', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name',
+           'emo_train']
 
 # %% ../nbs/09_training.ipynb #fab0aa46
-SD15_NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
-                           clip_sample=False, steps_offset=1) # SD1.5's scheduler_config.json
-
 def noise_scheduler(prediction_type:str='epsilon', # what the network predicts: 'epsilon' or 'v_prediction'
                     zero_terminal_snr:bool=False, # rescale the betas so that step T is pure noise, sampled from step T ('trailing')
                    )->DDPMScheduler:
     "SD1.5's training noise schedule, as SD1.5 has it or rescaled to a zero terminal SNR."
     zero = dict(rescale_betas_zero_snr=True, timestep_spacing='trailing') if zero_terminal_snr else {}
-    return DDPMScheduler(**SD15_NOISE_SCHEDULE, prediction_type=prediction_type, **zero)
+    return DDPMScheduler(**NOISE_SCHEDULE, prediction_type=prediction_type, **zero)
 
 def diffusion_target(scheduler, latents, noise, t)->torch.Tensor:
     "What the network should output for `scheduler.add_noise(latents, noise, t)`: noise or velocity."
@@ -259,14 +135,6 @@ def emo_loss(model:nn.Module, # an `EMOTrainingModel` (possibly wrapped by accel
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(latents.device)
     pred = model(scheduler.add_noise(latents, noise, t), t, **conditions)
     return F.mse_loss(pred.float(), diffusion_target(scheduler, latents, noise, t).float())
-
-# %% ../nbs/09_training.ipynb #770c5cad
-def tiny_vae(seed:int=0)->AutoencoderKL:
-    "A CPU-sized random AutoencoderKL with SD's 4 down blocks, so the factor stays 8 (tests and the `tiny` preset)."
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return AutoencoderKL(block_out_channels=(8, 8, 16, 16), down_block_types=('DownEncoderBlock2D',)*4, layers_per_block=1,
-                             up_block_types=('UpDecoderBlock2D',)*4, latent_channels=4, norm_num_groups=4, sample_size=64)
 
 # %% ../nbs/09_training.ipynb #47390c1f
 def make_optimizer(params:list, cfg:TrainConfig)->torch.optim.Optimizer:
@@ -428,17 +296,6 @@ def log_preview(self:EMOTrainer, batch:dict)->np.ndarray:
     return grid
 
 # %% ../nbs/09_training.ipynb #3fb8da95
-CHECKPOINT = re.compile(r'checkpoint-(\d+)')
-
-def checkpoints(out)->list:
-    "The complete checkpoints in run folder `out`, oldest first."
-    found = [p for p in Path(out).glob('checkpoint-*') if CHECKPOINT.fullmatch(p.name) and (p/'train_state.json').exists()]
-    return sorted(found, key=lambda p: int(CHECKPOINT.fullmatch(p.name)[1]))
-
-def latest_checkpoint(out)->Path|None:
-    "The newest complete checkpoint in `out`, or None."
-    return (checkpoints(out) or [None])[-1]
-
 def save_weights(unet:EMOUNet, # supplies the config
                  state:dict, # the weights to write (e.g. gathered from all processes)
                  folder): # written as `unet.save_pretrained(folder)` would
@@ -489,54 +346,6 @@ def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
                     face_stats=self.face_stats, history=self.history)
         (folder/'train_state.json').write_text(json.dumps(info, indent=1))
 
-# %% ../nbs/09_training.ipynb #8c75bb8f
-def model_folder(path)->Path:
-    "The save_pretrained folder in a model folder, a checkpoint, or a run folder (its newest checkpoint)."
-    p = Path(local_or_hub(path, 'model or checkpoint', hub=False))
-    if (p/'config.json').exists(): return p
-    if (p/'model'/'config.json').exists(): return p/'model'
-    if ck := latest_checkpoint(p): return ck/'model'
-    raise InputError(path, "no model here: expected a model folder, a checkpoint-<step> folder, or a run folder with checkpoints")
-
-def train_state_path(path)->Path:
-    "The train_state.json of a run folder (its newest checkpoint), a checkpoint-<step> folder, or its model/ folder."
-    f = model_folder(path).parent/'train_state.json'
-    if not f.is_file(): raise InputError(path, "not an emo-train checkpoint (no train_state.json beside model/)")
-    return f
-
-def read_train_state(path)->dict:
-    "A checkpoint's train_state.json, checked to hold a step, a stage and a config."
-    f = train_state_path(path)
-    try: info = json.loads(f.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e: raise InputError(f, f"unreadable ({e})") from None
-    if not (isinstance(info, dict) and isinstance(info.get('step'), int) and info.get('stage') in (1, 2, 3) and isinstance(info.get('config'), dict)):
-        raise InputError(f, "is not an emo-train train state (it needs a step, a stage and a config)")
-    return info
-
-def start_checkpoint(path, # a run folder, checkpoint-<step> folder or its model/ folder
-                     stage:int, # the stage of the run that starts from it
-                     resume:bool=False, # continuing the same run: the stage must match
-                    )->Path: # the checkpoint-<step> folder
-    "The checkpoint a stage-`stage` run may start from: stage `stage` - 1 or `stage`, or exactly `stage` to resume."
-    s,allowed = read_train_state(path)['stage'],(stage,) if resume else (stage - 1, stage)
-    if s not in allowed:
-        need = f"this run is stage {stage}" if resume else f"stage {stage} starts from a {' or '.join(f'stage-{k}' for k in allowed if k)} one"
-        raise InputError(path, f"is a stage-{s} checkpoint; {need}")
-    return train_state_path(path).parent
-
-# %% ../nbs/09_training.ipynb #94221d78
-NUMPY_ARRAYS = {'numpy.ndarray', 'numpy.dtype', 'numpy.dtypes.UInt32DType', 'numpy.core.multiarray._reconstruct',
-                'numpy._core.multiarray._reconstruct'} # what accelerate's random_states_<rank>.pkl needs beyond torch's safe set
-
-def check_pickles(folder)->None:
-    "Refuse `folder` if a pickle in it would call more than tensors, containers and numpy arrays; nothing is unpickled to find out."
-    for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix not in ('.safetensors', '.json')):
-        if re.fullmatch(r'custom_checkpoint_\d+\.pkl', f.name):
-            raise InputError(f, "an object pickled for accelerate's register_for_checkpointing, which accelerate unpickles in full; emo-train never loads one")
-        try: calls = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(f)) - NUMPY_ARRAYS)
-        except Exception: raise InputError(f, "is not a torch.save file of tensors; not loaded") from None
-        if calls: raise InputError(f, f"a pickle that would call {', '.join(calls)}; not loaded (a checkpoint holds tensors and numbers only)")
-
 # %% ../nbs/09_training.ipynb #c3fd30d9
 @patch
 def resume(self:EMOTrainer, ckpt=None)->int:
@@ -561,35 +370,6 @@ def resume_ema(self:EMOTrainer, ckpt:Path, info:dict):
         for p,k in zip(self.ema.shadow_params, self.trained): p.copy_(ema[k])
     self.ema.optimization_step = info['ema_step']
 
-# %% ../nbs/09_training.ipynb #c4c25735
-def checkpoint_config(path, # a run folder (its newest checkpoint), a checkpoint-<step> folder or its model/ folder
-                      given:TrainConfig|None=None, # the user's own settings: a hub id they name too may be used
-                     )->TrainConfig:
-    "The TrainConfig of an emo-train checkpoint; a weight source it names must be a local folder (or named alike in `given`), so that reading it never downloads."
-    f,info = train_state_path(path),read_train_state(path)
-    try: cfg = TrainConfig(**info['config'])
-    except (TypeError, InputError) as e: raise InputError(f, f"config: {e}") from None
-    for k in SOURCES:
-        v = getattr(cfg, k)
-        if v is not None and not Path(v).expanduser().is_dir() and (given is None or getattr(given, k) != v):
-            raise InputError(f, f"names {v!r}, which is not a local folder (a --config that names it allows it)")
-    return cfg
-
-def resume_config(out, # the run folder being resumed
-                  stage:int, # the stage the command was asked for
-                  config:str|None=None, # the command's --config; None: the run's own
-                  **overrides, # e.g. max_steps
-                 )->TrainConfig:
-    "The settings a resumed run continues with: its checkpoint's, with `overrides`; a `config` given must agree with them."
-    ckpt = latest_checkpoint(out)
-    if ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
-    given = None if config is None else load_config(config, stage)
-    cfg = checkpoint_config(ckpt, given)
-    if cfg.stage != stage: raise InputError(ckpt, f"is a stage-{cfg.stage} checkpoint; this run is stage {stage}")
-    if given is not None and (diff := [f.name for f in fields(TrainConfig) if f.name not in overrides and getattr(given, f.name) != getattr(cfg, f.name)]):
-        raise InputError('--config', f"differs from the run being resumed in {diff}: a resumed run keeps its own settings (leave --config out)")
-    return replace(cfg, **overrides)
-
 # %% ../nbs/09_training.ipynb #0e18d0e8
 def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
     "The EMOUNet a stage starts from: `from_ckpt`, or for stage 1 SD1.5 (+ AnimateDiff), or a random `cfg.model`."
@@ -601,16 +381,6 @@ def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
     with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return EMOUNet.from_preset(cfg.model)
 
 # %% ../nbs/09_training.ipynb #85bab49a
-def build_vae(cfg:TrainConfig)->AutoencoderKL:
-    "The frozen VAE: `cfg.vae`, else SD1.5's, else a tiny random one."
-    src = cfg.source('vae') or cfg.source('sd15')
-    return load_vae(src) if src else tiny_vae(cfg.seed)
-
-def build_audio_encoder(cfg:TrainConfig)->AudioEncoder:
-    "The frozen wav2vec2 feature extractor: `cfg.wav2vec`, else a tiny random one."
-    if cfg.wav2vec: return AudioEncoder.from_pretrained(cfg.source('wav2vec'))
-    with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return AudioEncoder(Wav2Vec2Model(tiny_wav2vec_config())).eval()
-
 def dataset_rows(cfg:TrainConfig, data)->list:
     "The finished videos of dataset folder `data`, checked against `cfg`."
     root = Path(local_or_hub(data, 'dataset', hub=False))
@@ -624,7 +394,7 @@ def dataset_rows(cfg:TrainConfig, data)->list:
     return rows
 
 def stage_dataset(cfg:TrainConfig, data, # a folder made by `emo-preprocess`
-                  m:int, # audio window half-width: the trained EMOUNet's `config.audio_window // 2`
+                  m:int, # audio window half-width: the trained EMOUNet's `config.audio_m`
                   audio_encoder=None, # called to make the AudioEncoder when features are not cached
                  ):
     "The dataset of `cfg.stage` (chapter 07), on cached latents and audio features where every video has them."
@@ -669,7 +439,7 @@ def emo_train(stage:Annotated[int, dict(opt=True, required=True, choices=[1, 2, 
         cfg = resume_config(out, stage, config, **over) if resume else load_config(config or 'tiny', stage, **over)
         start = run_start(cfg, data, out, from_ckpt, resume)
         unet = build_unet(cfg, start)
-        dataset = stage_dataset(cfg, data, unet.config.audio_window // 2, lambda: build_audio_encoder(cfg))
+        dataset = stage_dataset(cfg, data, unet.config.audio_m, lambda: build_audio_encoder(cfg))
         trainer = EMOTrainer(cfg, unet, dataset, out, build_vae(cfg), dataset_face_stats(data))
         if resume: trainer.resume(start)
         trainer.fit()

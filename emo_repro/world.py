@@ -15,21 +15,23 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from fastcore.script import call_parse, CliError
 from safetensors.torch import load_file, save_file
-from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from transformers import Wav2Vec2FeatureExtractor
 from .core import EMOError, InputError, asset, atomic_path
-from .audio import SAMPLE_RATE, load_audio, tiny_wav2vec_config
-from .data import _replace_dir, read_video
+from .audio import SAMPLE_RATE, load_audio
+from .presets import untrained_vae, untrained_wav2vec
+from .data import _replace_dir
+from .video import read_video
 from .synthetic import syllable_sound, write_talking_head
 from .backbone import STAGE_GROUPS
-from .training import TrainConfig, latest_checkpoint
+from .runs import TrainConfig, latest_checkpoint
 
 # %% auto #0
-__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'SYNTHETIC_VAE_CONFIG', 'replace_folder', 'STEPS',
-           'STAGES', 'BUDGETS', 'speech_piece', 'world_sound', 'make_world', 'synthetic_vae', 'world_frames',
-           'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae',
-           'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'step_videos', 'step_preprocess',
-           'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate', 'step_pipeline', 'run_step', 'emo_world',
-           'stage_summary', 'model_card', 'ship']
+__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'BUDGETS',
+           'speech_piece', 'world_sound', 'make_world', 'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr',
+           'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae', 'finish_vae', 'synthetic_wav2vec',
+           'default_procs', 'launcher', 'World', 'step_videos', 'step_preprocess', 'step_vae', 'step_cache',
+           'stage_config', 'step_stage', 'relocate', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary',
+           'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
 SIZE = 128 # frame side: the mouth stays readable (chapter 12), latents are 16x16
@@ -73,14 +75,6 @@ def make_world(out_dir, # folder for world_000.mp4 and its .truth.npz, ...
     with get_context('spawn').Pool(workers) as pool: return pool.map(_world_video, jobs)
 
 # %% ../nbs/11_world.ipynb #242c62a9
-SYNTHETIC_VAE_CONFIG = dict(block_out_channels=(32, 64, 64, 64), down_block_types=('DownEncoderBlock2D',)*4,
-                            up_block_types=('UpDecoderBlock2D',)*4, layers_per_block=1, latent_channels=4,
-                            norm_num_groups=16, sample_size=SIZE)
-
-def synthetic_vae(seed:int=0)->AutoencoderKL:
-    "The synthetic preset's AutoencoderKL, untrained."
-    with torch.random.fork_rng(): torch.manual_seed(seed); return AutoencoderKL(**SYNTHETIC_VAE_CONFIG)
-
 def world_frames(data, # a dataset folder made by emo-preprocess
                  every:int=4)->tuple: # train frames, held-out frames: uint8 (N, H, W, 3)
     "Every `every`-th frame of each preprocessed video; the last of every 20 videos is held out."
@@ -140,7 +134,7 @@ def train_vae(data, # dataset folder made by emo-preprocess
     "Train the synthetic preset's VAE on the world's crops; resumes from out/state."
     out,device = Path(out),device or ('cuda' if torch.cuda.is_available() else 'cpu')
     train,test = world_frames(data)
-    vae = synthetic_vae(seed).to(device).train()
+    vae = untrained_vae('synthetic', seed).to(device).train()
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0)
     step,history = 0,[]
     if (out/'state'/'state.json').exists():
@@ -175,7 +169,7 @@ def synthetic_wav2vec(folder, seed:int=0)->Path:
     folder = Path(folder)
     if (folder/'config.json').exists(): return folder
     tmp = folder.with_name(f'.{folder.name}.tmp'); shutil.rmtree(tmp, ignore_errors=True)
-    with torch.random.fork_rng(): torch.manual_seed(seed); Wav2Vec2Model(tiny_wav2vec_config()).save_pretrained(tmp)
+    untrained_wav2vec('synthetic', seed).save_pretrained(tmp)
     Wav2Vec2FeatureExtractor(sampling_rate=SAMPLE_RATE, do_normalize=True).save_pretrained(tmp)
     replace_folder(tmp, folder)
     return folder
@@ -324,7 +318,7 @@ def model_card(w:World, results:dict|None=None)->str:
     lines = ["# EMO, synthetic world (`emo_repro` chapter 11)", "",
              "EMO's architecture (ReferenceNet, reference / audio / temporal / speed attention, face locator) at the `synthetic` "
              f"preset: a {count(EMOUNet.from_preset('synthetic')):.1f} M-parameter EMOUNet at 128 px (16x16 latents), "
-             f"a {count(synthetic_vae()):.1f} M-parameter AutoencoderKL trained on the world's frames, "
+             f"a {count(untrained_vae('synthetic')):.1f} M-parameter AutoencoderKL trained on the world's frames, "
              "and a frozen random 2-block wav2vec2 (chapter 11 shows its features carry the loudness the mouth follows).", "",
              "## Data", f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech from the first 70 % of the "
              "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 deg/frame; preprocessed by "

@@ -259,7 +259,7 @@ class Fixtures:
         "Audio and image inputs, good and bad."
         from PIL import Image
         from emo_repro.core import asset
-        from emo_repro.data import write_video
+        from emo_repro.video import write_video
         d = self.root/'media'; d.mkdir(parents=True)
         with wave.open(str(asset('speech_en.wav'))) as w: sr,speech = w.getframerate(),np.frombuffer(w.readframes(w.getnframes()), '<i2') / 32767
         assert sr == SR, sr
@@ -319,7 +319,7 @@ class Fixtures:
 
     def vids_mixed(self)->Path:
         "2 good synthetic videos, plus corrupt, empty, face-less, 1-frame and silent (no audio stream) ones."
-        from emo_repro.data import write_video
+        from emo_repro.video import write_video
         from emo_repro.synthetic import random_identity, synthetic_talking_head, speech_excerpt
         d = self.root/'vids_mixed'; d.mkdir(parents=True)
         for p in self.get('vids_good').glob('*.mp4'): shutil.copy(p, d/p.name)
