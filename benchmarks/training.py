@@ -48,7 +48,8 @@ def run_case(name:str, steps:int)->dict:
     "Time `steps` optimiser steps of one case after one warm-up step; peak memory over the timed steps."
     from emo_repro.backbone import EMOUNet
     from emo_repro.layers import perturb_zero_init
-    from emo_repro.training import EMOTrainer, TrainConfig
+    from emo_repro.runs import TrainConfig
+    from emo_repro.training import EMOTrainer
     preset,stage,device,kw = CASES[name]
     if device == 'cpu': os.environ['ACCELERATE_USE_CPU'] = 'true'
     cfg = TrainConfig.preset(preset, stage, log_with=None, preview_every=0, checkpoint_every=10**9, num_workers=0, **kw)
