@@ -341,6 +341,7 @@ def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
         self.noise.save_config(folder/'scheduler')
     acc.wait_for_everyone()
     acc.save_state(str(folder/'state'))
+    acc.wait_for_everyone()  # every rank's random states are written before the main process renames the folder
     if acc.is_main_process:
         info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step if self.ema else None,
                     face_stats=self.face_stats, history=self.history)
