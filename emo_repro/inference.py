@@ -19,7 +19,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UniPCMultistepScheduler
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
-from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames
 from .tracking import track_faces, quiet_mediapipe
@@ -29,7 +29,7 @@ from .layers import EMOContext, perturb_zero_init
 from .backbone import EMOUNet
 from .data import crop_frame, encode_frames, load_vae, square_crop
 from .video import FPS, write_video
-from .presets import NOISE_SCHEDULE, SD15_SOURCES, TINY_WAV2VEC, untrained_vae
+from .presets import NOISE_SCHEDULE, SD15_SOURCES, untrained_vae, untrained_wav2vec
 from .runs import model_folder, checkpoint_config, read_train_state, build_vae, build_audio_encoder
 
 # %% auto #0
@@ -169,7 +169,7 @@ def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         unet = EMOUNet.from_preset('tiny').eval(); perturb_zero_init(unet, seed=seed)
-        vae,w2v = untrained_vae('tiny', seed).eval(),Wav2Vec2Model(Wav2Vec2Config(**TINY_WAV2VEC)).eval() # the VAE tiny training uses
+        vae,w2v = untrained_vae('tiny', seed).eval(),untrained_wav2vec('tiny', seed) # the VAE tiny training uses
     return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**NOISE_SCHEDULE, set_alpha_to_one=False))
 
 # %% ../nbs/10_inference.ipynb #d9926bfb

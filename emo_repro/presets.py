@@ -82,15 +82,16 @@ class Preset:
     layers:dict           # EMOUNet's own layers: audio projection, speed encoder, face locator
     vae:dict|None         # AutoencoderKL config of an untrained VAE; None: SD1.5's
     wav2vec:dict|None     # Wav2Vec2Config of an untrained audio encoder; None: SD15_SOURCES['wav2vec']
-    training:tuple        # TrainConfig settings of every stage, and those the video stages 2-3 change
+    training:dict         # TrainConfig settings of every stage
+    video:dict            # and those the video stages 2-3 change on top
 
     def model(self)->dict: return dict(unet=self.unet, motion=self.motion, **self.layers) # EMOUNet's arguments
-    def train_settings(self, stage:int)->dict: return {'model': self.name, **self.training[0], **(self.training[1] if stage > 1 else {})}
+    def train_settings(self, stage:int)->dict: return {'model': self.name, **self.training, **(self.video if stage > 1 else {})}
 
 PRESETS = {p.name: p for p in (
-    Preset('tiny', TINY_UNET, TINY_MOTION, SMALL_LAYERS, TINY_VAE, TINY_WAV2VEC, TINY_TRAINING),
-    Preset('synthetic', SYNTHETIC_UNET, SYNTHETIC_MOTION, SMALL_LAYERS, SYNTHETIC_VAE, TINY_WAV2VEC, SYNTHETIC_TRAINING),
-    Preset('sd15', SD15_UNET, SD15_MOTION, SD15_LAYERS, None, None, SD15_TRAINING))}
+    Preset('tiny', TINY_UNET, TINY_MOTION, SMALL_LAYERS, TINY_VAE, TINY_WAV2VEC, *TINY_TRAINING),
+    Preset('synthetic', SYNTHETIC_UNET, SYNTHETIC_MOTION, SMALL_LAYERS, SYNTHETIC_VAE, TINY_WAV2VEC, *SYNTHETIC_TRAINING),
+    Preset('sd15', SD15_UNET, SD15_MOTION, SD15_LAYERS, None, None, *SD15_TRAINING))}
 
 def preset(name:str)->Preset:
     "The preset called `name`."

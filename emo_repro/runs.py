@@ -82,7 +82,7 @@ class TrainConfig:
     @classmethod
     def preset(cls, name:str='tiny', stage:int=1, **overrides)->TrainConfig:
         "The settings of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)) for `stage`, with `overrides`."
-        if name not in PRESETS: raise InputError('--config', f"unknown preset {name!r}: use 'tiny', 'synthetic', 'sd15' or a .json/.yaml file")
+        if name not in PRESETS: raise InputError('--config', f"unknown preset {name!r}: use {', '.join(PRESETS)} or a .json/.yaml file")
         return cls(**{**size_preset(name).train_settings(stage), 'stage': stage, **overrides})
 
     def source(self, name:str)->str|None:
@@ -110,9 +110,9 @@ def load_config(spec:str, # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file o
                 stage:int, # training stage, 1-3
                 **overrides)->TrainConfig:
     "The settings a `--config` argument names."
-    if spec in ('tiny', 'synthetic', 'sd15'): return TrainConfig.preset(spec, stage, **overrides)
+    if spec in PRESETS: return TrainConfig.preset(spec, stage, **overrides)
     path = Path(spec)
-    if not path.is_file(): raise InputError(spec, "no such preset or config file (presets: 'tiny', 'synthetic', 'sd15')")
+    if not path.is_file(): raise InputError(spec, f"no such preset or config file (presets: {', '.join(PRESETS)})")
     import yaml  # an accelerate dependency; JSON is YAML too
     try: d = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:

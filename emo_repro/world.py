@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2FeatureExtractor
 from .core import EMOError, InputError, asset, atomic_path
 from .audio import SAMPLE_RATE, load_audio
-from .presets import untrained_vae, untrained_wav2vec
+from .presets import preset, untrained_vae, untrained_wav2vec
 from .data import _replace_dir
 from .video import read_video
 from .synthetic import syllable_sound, write_talking_head
@@ -34,7 +34,7 @@ __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', '
            'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
-SIZE = 128 # frame side: the mouth stays readable (chapter 12), latents are 16x16
+SIZE = preset('synthetic').training['resolution'] # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
 SPEECH_SPLIT = 0.7 # the bundled speech's first 70 % is heard in training, the rest only by the scorecard
 MAX_SPEED = 3.5 # training head speeds are spread over [0, MAX_SPEED) degrees per frame
 TRAIN_SEED,HELD_OUT_SEED = 0,1 # video i draws its person from seeds (TRAIN_SEED, i); scorecard people from (HELD_OUT_SEED, i)
