@@ -1,15 +1,16 @@
-"""Where a clip's time goes: EMO's denoising loop per configuration, beside diffusers' bare `UNetMotionModel` at the same
-shapes (the architecture's floor) and beside the same network computing everything the lean paths skip (`bank.lean = False`,
-conditions encoded at every step: the implementation before those paths existed).
+"""Where a clip's time goes: EMO's clip as EMOPipeline makes it, per configuration, beside diffusers' bare `UNetMotionModel`
+at the same shapes (the architecture's floor) and beside the same network computing everything the lean paths skip
+(`bank.lean = False`, conditions encoded at every step: the implementation before those paths existed).
 
     python benchmarks/speed.py                 # CPU: the synthetic preset (16x16 latents), in a minute or two
     python benchmarks/speed.py --preset sd15   # a GPU: sd15 at 512x512 (64x64 latents), bf16 and fp16, eager and compiled
+    bash benchmarks/gpu.sh                     # a GPU, one budgeted run of the rows that matter most (benchmarks/gpu.py)
 
-Per configuration: seconds per 12-frame clip (ReferenceNet on the motion frames, the conditions, the sampler's steps with
-guidance, b = 2, and the VAE decode of the 12 frames), its TFLOP (counted by torch.utils.flop_counter on the same calls),
-achieved TFLOP/s, % of the device's dense peak for that precision, and peak memory. All configurations run in one process,
-one after another, on random weights (speed does not depend on their values). Numbers are printed and written to
-benchmarks/results/speed.json (or --out), never asserted.
+Per configuration: seconds per 12-frame clip (ReferenceNet on the reference and the motion frames, the conditions, the
+sampler's steps with guidance, b = 2, and the VAE decode of the 12 frames), its TFLOP (counted by torch.utils.flop_counter
+on the same calls), achieved TFLOP/s, % of the device's dense peak for that precision, and peak memory. All configurations
+run in one process, one after another, on random weights (speed does not depend on their values). Numbers are printed and
+written to benchmarks/results/speed.json (or --out), never asserted.
 """
 from __future__ import annotations
 import argparse, json, os, platform, statistics, time
@@ -18,9 +19,11 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from diffusers import AutoencoderKL, DDIMScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel
 from diffusers.utils import logging as dlogging
-from emo_repro.core import atomic_write
+from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+from emo_repro.core import atomic_write, drop_condition
 from emo_repro.backbone import EMOUNet
-from emo_repro.presets import PRESETS, SD15_VAE, SYNTHETIC_VAE
+from emo_repro.inference import EMOPipeline, decode_clip
+from emo_repro.presets import PRESETS, SD15_VAE
 from emo_repro.reference_attention import ReferenceFeatures
 from emo_repro.layers import perturb_zero_init
 from emo_repro.training import noise_scheduler
@@ -40,111 +43,123 @@ def sync(device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
 class Clip:
-    "One 12-frame clip's inputs at a preset's shapes: b = 2 (guidance), n = 4 motion frames."
-    def __init__(self, unet:EMOUNet, device, dtype, b=2, f=12, n=4):
+    "One 12-frame clip's inputs at a preset's shapes, as EMOPipeline's clip loop holds them; guidance doubles the batch (b = 2)."
+    def __init__(self, unet:EMOUNet, device, dtype, f=12, n=4):
         cfg,s = unet.config,unet.config.unet['sample_size']
         g = dict(device=device, dtype=dtype)
         torch.manual_seed(0)
-        self.b,self.f,self.n,self.s = b,f,n,s
-        self.reference = torch.randn(b, 4, s, s, **g); self.motion = torch.randn(1, n, 4, s, s, **g)
-        self.audio = torch.randn(b, f, 2*cfg.audio_m + 1, cfg.audio_layers, cfg.audio_width, **g)
-        self.face_mask = torch.ones(b, 1, s, s, **g); self.noise = torch.randn(1, 4, f, s, s, device=device)
+        self.b,self.f,self.n,self.s = 2,f,n,s
+        self.drop = torch.tensor([False, True], device=device)                                   # (cond, uncond)
+        self.reference = torch.randn(1, 4, s, s, **g); self.motion = torch.randn(1, n, 4, s, s, **g)
+        self.windows = torch.randn(f, 2*cfg.audio_m + 1, cfg.audio_layers, cfg.audio_width, **g)  # (f, 2m+1, L, D)
+        self.face_mask = torch.ones(1, s, s, **g); self.noise = torch.randn(1, 4, f, s, s, device=device)
 
-def emo_clip(unet:EMOUNet, vae, x:Clip, steps:int, lean:bool, step_fn=None):
-    "A clip as the pipeline makes it (lean) or with every condition encoded again at each step and the lean paths off."
+def timesteps(pipe:EMOPipeline, sampler:str, steps:int):
+    "`pipe`'s sampler with its timesteps on the CPU (the meta device, which counts the FLOPs, cannot give them back)."
+    s = pipe.sampler(sampler); s.set_timesteps(steps); return s
+
+def guided(step, noise:torch.Tensor, s, dtype, scale:float=3.5)->torch.Tensor:
+    "`EMOPipeline.denoise_clip`'s loop for a network called as `step(latents (2, 4, f, h, w), t)`, without EMO's context."
+    lat,on_dev = noise.float() * s.init_noise_sigma,s.timesteps.to(noise.device)
+    for i,t in enumerate(s.timesteps.tolist()):
+        pred = step(s.scale_model_input(lat, t).to(dtype).repeat(2, 1, 1, 1, 1), on_dev[i]).float()
+        lat = s.step(pred[1:] + scale * (pred[:1] - pred[1:]), t, lat).prev_sample
+    return lat
+
+def emo_clip(pipe:EMOPipeline, x:Clip, steps:int, lean:bool=True, sampler:str='ddim'):
+    "A clip as EMOPipeline makes one (lean), or with every condition encoded again at each step and the lean paths off."
+    unet,s = pipe.unet,timesteps(pipe, sampler, steps)
     unet.bank.lean = lean
-    s = DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config); s.set_timesteps(steps)
-    ref = unet.reference_net(x.reference[:1]).map(lambda t: t.expand(x.b, *t.shape[1:]))  # the pipeline does this once per video; counted and timed with the clip (0.8 TFLOP at sd15)
-    motion = unet.reference_net(motion_frames=x.motion).map(lambda t: t.expand(x.b, *t.shape[1:])).motion
-    feats = ReferenceFeatures(ref.tokens, motion)
-    speed = torch.ones(x.b, 1 if lean else x.f, device=x.noise.device)
-    kw = dict(reference=feats, audio=x.audio, speed=speed, face_mask=x.face_mask)
-    ctx = unet.conditions((x.b, 4, x.f, x.s, x.s), **kw, keys=True) if lean else None
-    step = step_fn or unet.forward
-    lat,dt,on_dev = x.noise.clone(),x.audio.dtype,s.timesteps.to(x.noise.device)
-    for i,t in enumerate(s.timesteps.tolist()):
-        inp = lat.to(dt).repeat(x.b, 1, 1, 1, 1)
-        pred = (step(inp, on_dev[i], context=ctx) if lean else step(inp, on_dev[i], **kw)).sample.float()
-        lat = s.step(pred[1:] + 3.5 * (pred[:1] - pred[1:]), t, lat).prev_sample
-    return decode(vae, lat)
+    ref = pipe.reference_features(x.reference, x.drop)  # the pipeline does this once per video; counted and timed with the clip (1.6 TFLOP at sd15)
+    if lean: lat = pipe.denoise_clip(x.noise, pipe.clip_conditions(ref, x.motion, x.windows, 1.0, x.face_mask, x.drop), 3.5, scheduler=s)
+    else:
+        kw = dict(reference=ReferenceFeatures(ref.tokens, pipe.encode_motion_frames(x.motion, x.b)),
+                  audio=drop_condition(x.windows.expand(x.b, *x.windows.shape), x.drop), face_mask=x.face_mask.expand(x.b, *x.face_mask.shape),
+                  speed=torch.ones(x.b, x.f, device=x.noise.device, dtype=unet.dtype))                 # one speed per frame
+        lat = guided(lambda z, t: unet(z, t, **kw).sample, x.noise, s, unet.dtype)
+    return decode_clip(pipe.vae, lat[0])
 
-def decode(vae, lat):
-    z = lat[0].transpose(0, 1) / vae.config.scaling_factor
-    return torch.cat([vae.decode(p.to(vae.dtype)).sample for p in z.split(4)])
-
-def bare_clip(bare:UNetMotionModel, vae, x:Clip, steps:int, step_fn=None, text:int=77):
-    "The same loop on diffusers' UNetMotionModel (AnimateDiff: no ReferenceNet, no EMO layers), 77 text tokens per frame as SD's."
-    s = DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config); s.set_timesteps(steps)
-    ehs = torch.randn(x.b * x.f, text, bare.config.cross_attention_dim, device=x.noise.device, dtype=x.audio.dtype)
-    step = step_fn or bare.forward
-    lat,on_dev = x.noise.clone(),s.timesteps.to(x.noise.device)
-    for i,t in enumerate(s.timesteps.tolist()):
-        pred = step(lat.to(ehs.dtype).repeat(x.b, 1, 1, 1, 1), on_dev[i], encoder_hidden_states=ehs).sample.float()
-        lat = s.step(pred[1:] + 3.5 * (pred[:1] - pred[1:]), t, lat).prev_sample
-    return decode(vae, lat)
+def bare_clip(bare:UNetMotionModel, pipe:EMOPipeline, x:Clip, steps:int, sampler:str='ddim', text:int=77):
+    "The same clip on diffusers' UNetMotionModel (AnimateDiff: no ReferenceNet, no EMO layers), 77 text tokens per frame as SD's."
+    ehs = torch.randn(x.b * x.f, text, bare.config.cross_attention_dim, device=x.noise.device, dtype=bare.dtype)
+    lat = guided(lambda z, t: bare(z, t, encoder_hidden_states=ehs).sample, x.noise, timesteps(pipe, sampler, steps), bare.dtype)
+    return decode_clip(pipe.vae, lat[0])
 
 def measure(run, device, repeats:int)->dict:
-    "Median seconds of `run()` after one warm-up (which also compiles), and the peak memory."
+    "Median seconds of `run()` after one warm-up (which also compiles; its seconds too), and the peak memory."
     with torch.no_grad():
-        run(); sync(device)
+        sync(device); t0 = time.perf_counter(); run(); sync(device); first = time.perf_counter() - t0
         if device.type == 'cuda': torch.cuda.reset_peak_memory_stats(device)
         times = []
         for _ in range(repeats):
             sync(device); t0 = time.perf_counter(); run(); sync(device); times.append(time.perf_counter() - t0)
-    out = dict(seconds_per_clip=round(statistics.median(times), 4))
+    out = dict(seconds_per_clip=round(statistics.median(times), 4), first_call_s=round(first, 2))
     if device.type == 'cuda': out['peak_memory_GB'] = round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
     return out
 
+def clip_row(run, device, repeats:int, tflop, peak:tuple)->dict:
+    "`measure` of one kind of clip, with its counted TFLOP (or a function giving them, asked after the timing; None: not counted), the TFLOP/s achieved and their share of the device's peak."
+    r = measure(run, device, repeats)
+    tflop = tflop() if callable(tflop) else tflop
+    if tflop is None: return r
+    r.update(tflop_per_clip=round(tflop, 4), achieved_tflops=round(tflop / r['seconds_per_clip'], 5))
+    if peak[0]: r['percent_of_peak'] = round(100 * r['achieved_tflops'] / peak[0], 1)
+    return r
+
 def count_flops(preset:str, dtype=torch.bfloat16)->dict:
     "TFLOP of each kind of clip, counted on the meta device (no memory, no time): per sampler step, and the once-per-clip rest."
-    unet,bare,vae = models(preset, torch.device('meta'), dtype)
-    x = Clip(unet, torch.device('meta'), dtype)
+    pipe,bare = models(preset, torch.device('meta'), dtype)
+    x = Clip(pipe.unet, torch.device('meta'), dtype)
     def tflop(run):
         with torch.no_grad(), FlopCounterMode(display=False) as fc: run()
         return fc.get_total_flops() / 1e12
     out = {}
-    for name,run in [('emo', lambda n: emo_clip(unet, vae, x, n, True)), ('emo_before', lambda n: emo_clip(unet, vae, x, n, False)),
-                     ('bare_unet_motion_model', lambda n: bare_clip(bare, vae, x, n))]:
+    for name,run in [('emo', lambda n: emo_clip(pipe, x, n, True)), ('emo_before', lambda n: emo_clip(pipe, x, n, False)),
+                     ('bare_unet_motion_model', lambda n: bare_clip(bare, pipe, x, n))]:
         one,two = tflop(lambda: run(1)),tflop(lambda: run(2))
-        out[name] = dict(per_step=round(two - one, 6), per_clip_rest=round(2 * one - two, 6))  # ReferenceNet on the motion frames, VAE decode
+        out[name] = dict(per_step=round(two - one, 6), per_clip_rest=round(2 * one - two, 6))  # ReferenceNet on reference and motion frames, VAE decode
     out['emo_step_saving_percent'] = round(100 * (1 - out['emo']['per_step'] / out['emo_before']['per_step']), 1)
     return out
 
 def clip_tflop(counts:dict, kind:str, steps:int)->float: return counts[kind]['per_clip_rest'] + steps * counts[kind]['per_step']
 
-def models(preset:str, device, dtype):
+def models(preset:str, device, dtype)->tuple: # EMOPipeline, UNetMotionModel
+    "EMO's pipeline (EMOUNet, VAE, wav2vec2) and diffusers' bare UNetMotionModel at `preset`'s shapes, random weights, built on `device`."
+    p = PRESETS[preset]
     with torch.device(device):
         unet = EMOUNet.from_preset(preset); perturb_zero_init(unet)
-        cfg = unet.config
-        bare = UNetMotionModel.from_unet2d(UNet2DConditionModel(**cfg.unet), MotionAdapter(**cfg.motion), load_weights=False)
-        vae = AutoencoderKL(**(SD15_VAE if preset == 'sd15' else SYNTHETIC_VAE))
-    return tuple(m.eval().to(dtype).requires_grad_(False) for m in (unet, bare, vae))
+        bare = UNetMotionModel.from_unet2d(UNet2DConditionModel(**p.unet), MotionAdapter(**p.motion), load_weights=False)
+        vae,w2v = AutoencoderKL(**(p.vae or SD15_VAE)),Wav2Vec2Model(Wav2Vec2Config(**(p.wav2vec or {})))  # sd15 loads wav2vec2-base: its shape
+    unet,bare,vae,w2v = (m.eval().to(dtype).requires_grad_(False) for m in (unet, bare, vae, w2v))
+    pipe = EMOPipeline(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True),
+                       DDIMScheduler.from_config(noise_scheduler('v_prediction', zero_terminal_snr=True).config))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe,bare
+
+def compile_forward(model, backend:str='inductor'):
+    "Compile `model`'s forward as `EMOPipeline.compile` does (one graph, static shapes); `del model.forward` undoes it."
+    model.forward = torch.compile(model.forward, fullgraph=True, dynamic=False, backend=backend)
 
 def study(preset:str, device, dtypes, compiled:tuple, steps:tuple, repeats:int, counts:dict)->dict:
     res = {}
     for dtype in dtypes:
-        unet,bare,vae = models(preset, device, dtype)
-        x,peak = Clip(unet, device, dtype),device_peak(device, dtype)
+        pipe,bare = models(preset, device, dtype)
+        x,peak = Clip(pipe.unet, device, dtype),device_peak(device, dtype)
         for comp in (compiled if dtype == dtypes[0] else (False,)):  # compiled: the first precision only (minutes of compiling each)
-            ef = torch.compile(unet.forward, fullgraph=True, dynamic=False) if comp else None
-            bf = torch.compile(bare.forward, fullgraph=True, dynamic=False) if comp else None
+            if comp: compile_forward(pipe.unet); compile_forward(bare)
             for n in steps:
                 key = f"{str(dtype)[6:]} {'compiled' if comp else 'eager'} {n} steps"
-                runs = dict(emo=lambda: emo_clip(unet, vae, x, n, True, ef), bare_unet_motion_model=lambda: bare_clip(bare, vae, x, n, bf))
-                if not comp: runs['emo_before'] = lambda: emo_clip(unet, vae, x, n, False)
-                row = {}
-                for kind,run in runs.items():
-                    r = measure(run, device, repeats); tf = clip_tflop(counts, kind, n)
-                    r.update(tflop_per_clip=round(tf, 4), achieved_tflops=round(tf / r['seconds_per_clip'], 5))
-                    if peak[0]: r['percent_of_peak'] = round(100 * r['achieved_tflops'] / peak[0], 1)
-                    row[kind] = r
+                runs = dict(emo=lambda: emo_clip(pipe, x, n), bare_unet_motion_model=lambda: bare_clip(bare, pipe, x, n))
+                if not comp: runs['emo_before'] = lambda: emo_clip(pipe, x, n, lean=False)
+                row = {kind: clip_row(run, device, repeats, clip_tflop(counts, kind, n), peak) for kind,run in runs.items()}
                 e = row['emo']['seconds_per_clip']
                 row['emo_over_bare'] = round(e / row['bare_unet_motion_model']['seconds_per_clip'], 3)
                 if 'emo_before' in row: row['before_over_emo'] = round(row['emo_before']['seconds_per_clip'] / e, 3)
                 row['peak'] = peak[1]
                 res[key] = row
                 print(key, json.dumps(row), flush=True)
-        del unet, bare, vae
+            if comp: del pipe.unet.forward, bare.forward
+        del pipe, bare
         if device.type == 'cuda': torch.cuda.empty_cache()
     return res
 

@@ -31,7 +31,7 @@ class RandomClips(torch.utils.data.Dataset):
     def __len__(self): return self.num
     def __getitem__(self, i):
         g = torch.Generator().manual_seed(i)
-        return {k: torch.randn(v, generator=g) for k,v in self.shapes.items()}
+        return {k: torch.randn(v, generator=g, device='cpu') for k,v in self.shapes.items()}  # CPU items, whatever the default device
 
 def peak_rss_reset():
     try: Path('/proc/self/clear_refs').write_text('5')

@@ -6,14 +6,13 @@ Docs: https://emo-repro.github.io/emo_repro/audio.html.md"""
 
 # %% ../nbs/01_audio.ipynb #12bfac13
 from __future__ import annotations
-import av
 import numpy as np
 import torch
 from torch import nn
 from einops import rearrange
 from fastcore.basics import patch
 from transformers import Wav2Vec2Config, Wav2Vec2Model
-from .core import AudioError, frame_windows
+from .core import AudioError, frame_windows, pyav
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'load_audio', 'num_video_frames', 'conv_geometry', 'resample_to_frames', 'wave_stats', 'normalize_wave',
@@ -26,6 +25,7 @@ def load_audio(path, # any file PyAV decodes: wav, mp3, m4a, flac, or a video wi
                sr:int=SAMPLE_RATE, # output sample rate
               )->np.ndarray: # (samples,) float32 in [-1, 1]
     "Decode the first audio stream of `path` to mono float32 at `sr` Hz, as long as the stream says it is."
+    av = pyav()
     try:
         with av.open(str(path)) as c:
             if not c.streams.audio: raise AudioError(path, 'no audio stream')

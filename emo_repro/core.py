@@ -14,7 +14,8 @@ from einops import rearrange
 
 # %% auto #0
 __all__ = ['ASSETS', 'HUB_ID', 'EMOError', 'InputError', 'AudioError', 'VideoError', 'ImageError', 'NoFaceError', 'clear_stale',
-           'atomic_write', 'atomic_path', 'asset', 'local_or_hub', 'check_device', 'frame_windows', 'drop_condition']
+           'atomic_write', 'atomic_path', 'asset', 'local_or_hub', 'check_device', 'pyav', 'frame_windows',
+           'drop_condition']
 
 # %% ../nbs/00_core.ipynb #d1280c50
 class EMOError(Exception):
@@ -107,6 +108,13 @@ def check_device(device:str|None)->str:
     if d.type == 'mps' and not torch.backends.mps.is_available(): raise InputError('device', f"{device!r}: this machine has no MPS device")
     return device
 
+
+# %% ../nbs/00_core.ipynb #59e610e1
+def pyav():
+    "The `av` module (PyAV), or an error saying that reading or writing media needs it."
+    try: import av
+    except ImportError as e: raise ModuleNotFoundError(f"reading and writing audio and video needs PyAV, which cannot be imported here ({e}): pip install av", name='av') from None
+    return av
 
 # %% ../nbs/00_core.ipynb #062f086f
 def frame_windows(x:torch.Tensor, # frames along `dim`, e.g. (T, L, D) or (b, f, d)

@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/data.html.md"""
 
 # %% ../nbs/07_data.ipynb #dc8625db
 from __future__ import annotations
-import fcntl, json, multiprocessing, multiprocessing.connection, os, shutil, threading, zlib
+import fcntl, json, multiprocessing, multiprocessing.connection, os, pickle, shutil, threading, zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack, contextmanager
@@ -29,7 +29,7 @@ from .face_locator import union_box, box_mask
 from .video import FPS, VIDEO_EXTS, SAMPLES_PER_FRAME, write_video, read_video, iter_frames, video_audio, write_wav, read_wav, _open, _video_stream
 
 # %% auto #0
-__all__ = ['MANIFEST_KEYS', 'VAE_SCALE', 'track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats',
+__all__ = ['MANIFEST_KEYS', 'VAE_SCALE', 'UNSAFE_PICKLE', 'track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats',
            'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest', 'read_manifest', 'parse_shard',
            'in_shard', 'check_options', 'folder_lock', 'dataset_settings', 'PreprocessStopped', 'input_videos',
            'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels', 'encode_frames', 'track_features',
@@ -306,9 +306,20 @@ def _is_done(out_dir, vid)->bool: return (Path(out_dir)/'videos'/vid/'meta.json'
 class PreprocessStopped(EMOError):
     "A problem that is not the input's (a full disk, a folder removed under the run, a bug): the run stops, its finished videos stay."
 
+UNSAFE_PICKLE = "not safe to load: a pickle that would run code, not tensors alone; it was not loaded"
+
+def _unsafe_pickle(e:BaseException|None)->bool:
+    "Whether `e`, or an error it came from, is torch refusing a pickle with `weights_only=True`."
+    for _ in range(8):  # chains are short; a cycle must not hang
+        if e is None: return False
+        if isinstance(e, pickle.UnpicklingError) or 'weights_only' in str(e): return True
+        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+    return False
+
 def _one_line(e:BaseException)->str:
-    "An exception in one line: 'file: problem' for an OS error that names its file, else its type and message."
+    "An exception in one line: 'file: problem' for an OS error that names its file, else its type and message; a refused pickle says only that it is unsafe."
     if isinstance(e, EMOError): s = str(e)
+    elif _unsafe_pickle(e): return UNSAFE_PICKLE  # torch's own message suggests weights_only=False, the one thing not to do
     elif isinstance(e, OSError) and e.filename: s = f"{e.filename}: {e.strerror or e}"
     else: s = f"{type(e).__name__}: {e}"
     return next((l.strip() for l in s.splitlines() if l.strip()), s)

@@ -6,10 +6,12 @@ Docs: https://emo-repro.github.io/emo_repro/eval.html.md"""
 
 # %% ../nbs/13_eval.ipynb #76b89123
 from __future__ import annotations
-import hashlib, json, math, warnings
-from dataclasses import dataclass, asdict
+import hashlib, json, math, sys, tempfile
+from collections import deque
+from dataclasses import dataclass, asdict, replace
 from functools import lru_cache
 from pathlib import Path
+import av
 import cv2
 import numpy as np
 import torch
@@ -18,27 +20,30 @@ from torch import nn
 from fastcore.script import call_parse, CliError
 from tqdm.auto import tqdm
 from .core import EMOError, InputError, VideoError, atomic_path, atomic_write, check_device
-from .data import track_video, square_crop, crop_frame, list_videos, check_id, _read_json, _one_line
-from .video import FPS, SAMPLES_PER_FRAME, read_video, video_audio
+from .data import track_video, square_crop, crop_frame, list_videos, check_id, _read_json, _one_line, _batches
+from .video import FPS, SAMPLES_PER_FRAME, iter_frames, read_video, video_audio
 from .head_speed import SPEED_CENTERS
 from .tracking import FaceTrack, RIGID_LANDMARKS, rigid_fit, head_pose, rotation_speed
 from .face_locator import union_box
 
 # %% auto #0
-__all__ = ['METRICS', 'CROPS', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FVD_FRAMES', 'I3D_SIZE', 'ARCFACE_DEPTHS',
-           'ARCFACE_TEMPLATE', 'ALEXNET_RELUS', 'PAIRED', 'COLUMNS', 'GENERATED', 'EvalProtocol', 'read_split',
-           'split_videos', 'gaussian_stats', 'frechet_distance', 'frechet', 'weight_file', 'load_weights',
-           'BasicConv2d', 'InceptionA', 'InceptionB', 'InceptionC', 'InceptionD', 'InceptionE', 'FIDInceptionV3',
-           'embed', 'fid_features', 'Unit3D', 'I3DInception', 'InceptionI3d', 'fvd_clips', 'i3d_features',
-           'IBasicBlock', 'IResNet', 'five_points', 'similarity_2d', 'align_faces', 'arcface_embeddings', 'csim',
-           'expression_landmarks', 'expression_features', 'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS',
-           'lpips_distance', 'syncnet_crops', 'SyncNet', 'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache',
-           'face_crop', 'reference_box', 'video_track', 'measure_video', 'load_networks', 'evaluate', 'report_table',
-           'parse_metrics', 'emo_eval', 'eval_setup', 'generated_folder', 'own_speed', 'reenact', 'generate_videos']
+__all__ = ['METRICS', 'CROPS', 'MAX_SIZE', 'MAX_CROP_SCALE', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FVD_FRAMES',
+           'I3D_SIZE', 'ARCFACE_DEPTHS', 'ARCFACE_TEMPLATE', 'CHUNK_PIXELS', 'ALEXNET_RELUS', 'TRACK', 'PAIRED',
+           'COLUMNS', 'GENERATED', 'EvalProtocol', 'read_split', 'split_videos', 'gaussian_stats', 'frechet_distance',
+           'frechet', 'weight_file', 'load_weights', 'BasicConv2d', 'InceptionA', 'InceptionB', 'InceptionC',
+           'InceptionD', 'InceptionE', 'FIDInceptionV3', 'embed', 'fid_features', 'Unit3D', 'I3DInception',
+           'InceptionI3d', 'fvd_clips', 'i3d_features', 'IBasicBlock', 'IResNet', 'five_points', 'similarity_2d',
+           'align_faces', 'arcface_embeddings', 'csim', 'expression_landmarks', 'expression_features', 'chunk_frames',
+           'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS', 'lpips_distance', 'syncnet_crops', 'SyncNet',
+           'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache', 'face_crop', 'reference_box', 'video_track',
+           'sampled_frames', 'sampled_crops', 'measure_video', 'pair_videos', 'check_sound', 'load_networks',
+           'evaluate', 'report_table', 'parse_metrics', 'check_out', 'EvalOptions', 'emo_eval', 'eval_setup',
+           'generated_folder', 'own_speed', 'reenact', 'generate_videos']
 
 # %% ../nbs/13_eval.ipynb #67c09557
 METRICS = ('fid', 'fvd', 'csim', 'efid_landmarks', 'sync', 'psnr', 'ssim', 'lpips')
 CROPS = ('face', 'reference', 'none')
+MAX_SIZE,MAX_CROP_SCALE = 1024,10 # the largest crop side, and crop side / face box side, a protocol may ask for
 
 @dataclass(frozen=True)
 class EvalProtocol:
@@ -57,12 +62,14 @@ class EvalProtocol:
 
     def __post_init__(self):
         bad = lambda k, why: InputError(f"--{k.replace('_', '-')}", f"{getattr(self, k)!r}: {why}")
-        if not (isinstance(self.size, int) and self.size >= 32): raise bad('size', 'must be a whole number of pixels, 32 or more')
+        whole = lambda k, lo, hi=math.inf: isinstance(getattr(self, k), int) and not isinstance(getattr(self, k), bool) and lo <= getattr(self, k) <= hi
+        if not whole('size', 32, MAX_SIZE): raise bad('size', f'must be a whole number of pixels from 32 to {MAX_SIZE}')
         if self.crop not in CROPS: raise bad('crop', f"must be one of {', '.join(map(repr, CROPS))}")
-        if not self.crop_scale >= 1: raise bad('crop_scale', 'must be 1 or more (the crop holds the face box)')
+        if not (isinstance(self.crop_scale, (int, float)) and 1 <= self.crop_scale <= MAX_CROP_SCALE):
+            raise bad('crop_scale', f'must be a number from 1 (the crop holds the face box) to {MAX_CROP_SCALE}')
         for k in ('frame_stride', 'fvd_stride', 'min_fid_frames', 'min_fvd_clips', 'sync_vshift'):
-            if not (isinstance(getattr(self, k), int) and getattr(self, k) >= 1): raise bad(k, 'must be a whole number, 1 or more')
-        if not (isinstance(self.reference_frame, int) and self.reference_frame >= 0): raise bad('reference_frame', 'must be a frame index, 0 or more')
+            if not whole(k, 1): raise bad(k, 'must be a whole number, 1 or more')
+        if not whole('reference_frame', 0): raise bad('reference_frame', 'must be a frame index, 0 or more')
         if self.fps != FPS: raise bad('fps', f'must be {FPS}: SyncNet reads 4 MFCC steps of 10 ms per frame')
 
 # %% ../nbs/13_eval.ipynb #b531e306
@@ -125,7 +132,7 @@ def load_weights(model:nn.Module, path,
                 )->nn.Module:
     "`model` with the state dict in `path` (read with weights_only=True: nothing in the file runs), in eval mode and frozen."
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise InputError(path, f"not a state dict that can be read safely ({_one_line(e)})") from None
+    except Exception as e: raise InputError(path, f"cannot be read as a state dict ({_one_line(e)})") from None
     if not isinstance(sd, dict): raise InputError(path, f"holds a {type(sd).__name__}, not a state dict")
     sd = {k.removeprefix('module.'): v for k,v in sd.items()}  # saved from a DataParallel wrapper
     sd = {k: v for k,v in sd.items() if not k.startswith(skip)}
@@ -306,22 +313,22 @@ class InceptionI3d(nn.Module):
 # %% ../nbs/13_eval.ipynb #3a843e1f
 FVD_FRAMES,I3D_SIZE = 16,224
 
-def fvd_clips(frames:np.ndarray, # uint8 RGB frames (T, H, W, 3) of one video at 25 fps
+def fvd_clips(frames, # uint8 RGB frames (H, W, 3) of one video at 25 fps: an array (T, H, W, 3) or any iterable, e.g. `iter_frames`
               crop, # (x0, y0, side) of the protocol's crop
               stride:int=16, # a window starts every `stride` frames
               size:int=I3D_SIZE,
-             )->np.ndarray: # (n, 16, size, size, 3) uint8, a view: windows share their frames' memory
-    "The protocol's FVD clips of a video: windows of 16 frames from frame 0, every `stride` frames, each wholly inside it."
-    from numpy.lib.stride_tricks import sliding_window_view
-    n = (len(frames) - FVD_FRAMES) // stride + 1                          # windows that fit; <= 0: none
-    if n <= 0: return np.zeros((0, FVD_FRAMES, size, size, 3), np.uint8)
-    crops = np.stack([crop_frame(f, crop, size) for f in frames[:(n - 1)*stride + FVD_FRAMES]])   # (T', size, size, 3)
-    return np.moveaxis(sliding_window_view(crops, FVD_FRAMES, axis=0)[::stride], -1, 1)          # (n, 16, size, size, 3)
+             ): # yields (16, size, size, 3) uint8 clips
+    "The protocol's FVD clips of a video, one at a time: windows of 16 frames from frame 0, every `stride` frames, each wholly inside it."
+    last = deque(maxlen=FVD_FRAMES)                                       # the crops of the latest 16 frames
+    for t,f in enumerate(frames):
+        last.append(crop_frame(f, crop, size))
+        if t >= FVD_FRAMES - 1 and (t - FVD_FRAMES + 1) % stride == 0: yield np.stack(last)
 
 def i3d_features(net:InceptionI3d, clips, batch:int=4)->np.ndarray:
-    "FVD's features (N, 400) of uint8 RGB clips (N, 16, H, W, 3): I3D's time-averaged logits of the frames scaled to [-1, 1]."
-    if not len(clips): return np.zeros((0, net.logits.conv3d.out_channels), np.float32)
-    return embed(net, clips, lambda b: b.permute(0, 4, 1, 2, 3).float() / 127.5 - 1, batch)
+    "FVD's features (N, 400) of uint8 RGB clips (16, H, W, 3), an array (N, 16, H, W, 3) or any iterable: I3D's time-averaged logits of the frames scaled to [-1, 1]."
+    prep = lambda b: b.permute(0, 4, 1, 2, 3).float() / 127.5 - 1
+    feats = [embed(net, np.stack(b), prep, batch) for b in _batches(clips, batch)]
+    return np.concatenate(feats) if feats else np.zeros((0, net.logits.conv3d.out_channels), np.float32)
 
 # %% ../nbs/13_eval.ipynb #2dbe3fa9
 class IBasicBlock(nn.Module):
@@ -357,7 +364,7 @@ class IResNet(nn.Module):
     def for_file(cls, path):
         "The IResNet whose depth the state dict in `path` has (r18, r34, r50 or r100)."
         try: keys = torch.load(path, map_location='meta', weights_only=True).keys()
-        except Exception as e: raise InputError(path, f"not a state dict that can be read safely ({_one_line(e)})") from None
+        except Exception as e: raise InputError(path, f"cannot be read as a state dict ({_one_line(e)})") from None
         n = lambda i: len({k.split('.')[1] for k in keys if k.removeprefix('module.').startswith(f'layer{i}.')})
         return cls(tuple(n(i) for i in range(1, 5)))
 
@@ -410,13 +417,20 @@ def expression_features(landmarks:np.ndarray, # (T, 468, 3) mesh landmarks of on
     return ((x - x.mean(0)) / np.linalg.norm(ref[33] - ref[263])).reshape(len(P), -1).astype(np.float32)
 
 # %% ../nbs/13_eval.ipynb #a47f49c7
-def psnr_ssim(fake:np.ndarray, real:np.ndarray)->dict:
-    "Per-frame PSNR (dB) and SSIM of uint8 frames (N, H, W, 3) against the real ones."
+CHUNK_PIXELS = 2**20 # pixels per chunk of the paired metrics: their memory is bounded by the chunk, not the video
+
+def chunk_frames(size:int)->int:
+    "Frames of `size` x `size` pixels in one chunk of the paired metrics."
+    return max(1, CHUNK_PIXELS // size**2)
+
+def psnr_ssim(fake:np.ndarray, real:np.ndarray, metrics=('psnr', 'ssim'))->dict:
+    "Per-frame PSNR (dB) and SSIM (those of `metrics`) of uint8 frames (N, H, W, 3) against the real ones, in float32."
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-    f,r = [torch.from_numpy(np.asarray(a)).permute(0, 3, 1, 2).double() / 255 for a in (fake, real)]
-    psnr = peak_signal_noise_ratio(f, r, data_range=1.0, reduction='none', dim=(1, 2, 3))
-    ssim = structural_similarity_index_measure(f, r, data_range=1.0, reduction='none')
-    return dict(psnr=psnr.float().numpy(), ssim=ssim.float().numpy())
+    f,r = [torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 255 for a in (fake, real)]
+    out = {}
+    if 'psnr' in metrics: out['psnr'] = peak_signal_noise_ratio(f, r, data_range=1.0, reduction='none', dim=(1, 2, 3)).numpy()
+    if 'ssim' in metrics: out['ssim'] = structural_similarity_index_measure(f, r, data_range=1.0, reduction='none').numpy()
+    return out
 
 # %% ../nbs/13_eval.ipynb #3a693fdb
 ALEXNET_RELUS = (1, 4, 7, 9, 11)  # positions in torchvision's AlexNet `features` of the five ReLUs LPIPS reads
@@ -547,14 +561,18 @@ def _stat(p)->list:
     p = Path(p); st = p.stat(); return [str(p.resolve()), st.st_size, st.st_mtime_ns]
 
 class FeatureCache:
-    "Arrays computed for one key, in `root/<what>-<key>.npz` (written atomically); no `root`: nothing is kept."
+    "Arrays computed for one key, in `root/<what>-<key>.npz` (written atomically, read without pickles); no `root`: nothing is kept."
     def __init__(self, root=None): self.root = None if root is None else Path(root)
-    def get(self, what:str, key:dict, compute)->dict:
-        "The arrays cached for (`what`, `key`), or `compute()`'s, stored."
+    def get(self, what:str, key:dict, compute,
+            names:tuple, # the arrays `compute` returns: an entry without them is not this metric's
+           )->dict:
+        "The arrays cached for (`what`, `key`), or `compute()`'s, stored; an entry that cannot be read is computed again."
         if self.root is None: return compute()
         p = self.root/f"{what}-{hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]}.npz"
         if p.exists():
-            with np.load(p) as z: return dict(z)
+            try:
+                with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in names}
+            except Exception as e: tqdm.write(f"{p}: a cache entry that cannot be read safely ({type(e).__name__}); computing it again", file=sys.stderr)
         out = compute()
         with atomic_path(p) as t: np.savez(t, **out)
         return out
@@ -575,48 +593,62 @@ def reference_box(track:dict, P:EvalProtocol, source)->np.ndarray:
     if not track['detected'][ref]: raise VideoError(source, f"shows no face the mesh finds in frame {ref}, the reference frame")
     return track['boxes'][ref]
 
+TRACK = ('landmarks', 'boxes', 'detected', 'image_size') # what a cached face track holds
+
 def _track(path)->dict:
     t = track_video(path)
     return dict(landmarks=t.landmarks, boxes=t.boxes, detected=t.detected, image_size=np.array(t.image_size))
 
 def video_track(path, P:EvalProtocol, cache:FeatureCache)->dict:
     "The face track of the video at `path` (landmarks, boxes, detected, image_size), from the cache where it is there."
-    return cache.get('track', dict(video=_stat(path), protocol=asdict(P)), lambda: _track(path))
+    return cache.get('track', dict(video=_stat(path), protocol=asdict(P)), lambda: _track(path), TRACK)
 
 # %% ../nbs/13_eval.ipynb #5b24e0a8
+def sampled_frames(path, idx:np.ndarray): # yields (t, frame) for t in idx
+    "Frames `idx` (sorted) of the video at `path`, decoded one at a time."
+    want = set(idx.tolist())
+    return ((t, f) for t,f in enumerate(iter_frames(path, stop=int(idx[-1]) + 1 if len(idx) else 0)) if t in want)
+
+def sampled_crops(path, idx:np.ndarray, crop, size:int, chunk:int): # yields (n <= chunk, size, size, 3) uint8
+    "The protocol's crops of frames `idx` of the video at `path`, in chunks of `chunk` frames."
+    for b in _batches((crop_frame(f, crop, size) for _,f in sampled_frames(path, idx)), chunk): yield np.stack(b)
+
 def measure_video(path, # a video file
                   metrics, # which of METRICS to compute features for
                   nets:dict, # {'fid': FIDInceptionV3, 'fvd': InceptionI3d, 'csim': IResNet, 'sync': SyncNet} for the metrics that need them
                   P:EvalProtocol,
                   cache:FeatureCache,
+                  *,
                   crop=None, # (x0, y0, side); None: the protocol's crop of this video
                   weights:dict|None=None, # {metric: weight file} that keys the cache
                   generated:bool=False, # a generated video (its protocol crop may differ from a real one's)
-                 )->dict: # {'track', 'crop', 'frames' (lazy), and one entry per metric}
+                 )->dict: # {'track', 'crop', 'num_frames', 'crops' (chunks, on demand), and one entry per metric}
     "Features of one video for `metrics`, from the cache where they are there."
     key,track = dict(video=_stat(path), protocol=asdict(P)),video_track(path, P, cache)
     T = len(track['landmarks']); idx = np.arange(0, T, P.frame_stride)
     if P.reference_frame >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {P.reference_frame}")
     crop = tuple(int(v) for v in (crop or face_crop(track, P, path, generated)))
-    frames = lru_cache(1)(lambda: read_video(path)[:T])
-    crops = lru_cache(1)(lambda: np.stack([crop_frame(f, crop, P.size) for f in frames()[idx]]))
+    crops = lambda chunk=16: sampled_crops(path, idx, crop, P.size, chunk)
     k = lambda m: {**key, 'crop': crop, 'weights': _stat(weights[m]) if weights and m in weights else None}
     out = dict(track=track, crop=crop, num_frames=T, crops=crops)
-    if 'fid' in metrics: out['fid'] = cache.get('fid', k('fid'), lambda: dict(x=fid_features(nets['fid'], crops())))['x']
-    if 'fvd' in metrics: out['fvd'] = cache.get('fvd', k('fvd'), lambda: dict(x=i3d_features(nets['fvd'], fvd_clips(frames(), crop, P.fvd_stride))))['x']
-    if 'csim' in metrics: out['csim'] = cache.get('csim', k('csim'), lambda: _csim_features(nets['csim'], frames(), track['landmarks'], idx, P.reference_frame))
+    if 'fid' in metrics: out['fid'] = cache.get('fid', k('fid'), lambda: dict(x=np.concatenate([fid_features(nets['fid'], c) for c in crops()])), ('x',))['x']
+    if 'fvd' in metrics: out['fvd'] = cache.get('fvd', k('fvd'), lambda: dict(x=i3d_features(nets['fvd'], fvd_clips(iter_frames(path, stop=T), crop, P.fvd_stride))), ('x',))['x']
+    if 'csim' in metrics: out['csim'] = cache.get('csim', k('csim'), lambda: _csim_features(nets['csim'], path, track['landmarks'], idx, P.reference_frame), ('reference', 'frames'))
     if 'efid_landmarks' in metrics: out['efid_landmarks'] = expression_features(track['landmarks'], P.reference_frame)[idx]
-    if 'sync' in metrics: out['sync'] = cache.get('sync', k('sync'), lambda: _sync(nets['sync'], path, frames(), track['boxes'], P.sync_vshift))
+    if 'sync' in metrics: out['sync'] = cache.get('sync', k('sync'), lambda: _sync(nets['sync'], path, T, track['boxes'], P.sync_vshift), ('offset', 'lse_d', 'lse_c', 'dists'))
     return out
 
-def _csim_features(net, frames, landmarks, idx, ref)->dict:
-    e = arcface_embeddings(net, align_faces(frames[np.r_[ref, idx]], landmarks[np.r_[ref, idx]]))
-    return dict(reference=e[0], frames=e[1:])
+def _csim_features(net, path, landmarks, idx, ref)->dict:
+    "ArcFace embeddings of the reference frame and of frames `idx`, aligned a chunk of frames at a time."
+    ts = np.unique(np.r_[ref, idx])                                                   # sorted: frames are decoded in order
+    faces = [align_faces(np.stack([f for _,f in b]), landmarks[[t for t,_ in b]]) for b in _batches(sampled_frames(path, ts), 16)]
+    e = arcface_embeddings(net, np.concatenate(faces))                                # (len(ts), 512)
+    return dict(reference=e[np.searchsorted(ts, ref)], frames=e[np.searchsorted(ts, idx)])
 
-def _sync(net, path, frames, boxes, vshift)->dict:
-    wave = video_audio(path, len(frames))
+def _sync(net, path, T, boxes, vshift)->dict:
+    wave = video_audio(path, T)
     if wave is None: raise VideoError(path, "has no sound: Sync needs the video's audio track")
-    r = sync_measure(net, syncnet_crops(frames, boxes), np.clip(np.round(wave * 32768), -32768, 32767), vshift, source=path)
+    r = sync_measure(net, syncnet_crops(iter_frames(path, stop=T), boxes[:T]), np.clip(np.round(wave * 32768), -32768, 32767), vshift, source=path)
     return {k: np.asarray(v) for k,v in r.items()}
 
 # %% ../nbs/13_eval.ipynb #5737920f
@@ -626,20 +658,53 @@ def _videos(spec)->dict:
     if p.is_file(): return {p.stem: p}
     return {k: p/v for k,v in list_videos(p).items()}
 
+def _some(d:dict, n:int=3)->str: return ', '.join(list(d)[:n]) + (f' and {len(d) - n} more' if len(d) > n else '')
+
+def pair_videos(real, # folder of real videos, or one video
+                fake, # folder of generated videos, or one video
+                ids=None, # only these video ids
+               )->tuple: # ({id: real video}, {id: generated video}, [warnings])
+    "The videos to measure, paired by id (two single files: with each other); refused when no pair is left, since nothing could be compared."
+    R,G = _videos(real),_videos(fake)
+    if Path(real).is_file() and Path(fake).is_file(): G = {k: G.popitem()[1] for k in R}   # two files: the user's pair, whatever their names
+    if ids is not None: R,G = {k: v for k,v in R.items() if k in ids},{k: v for k,v in G.items() if k in ids}
+    split = " of the chosen split" if ids is not None else ""
+    if not R: raise InputError(real, f"holds no videos{split}")
+    if not G: raise InputError(fake, f"holds no generated videos{split}")
+    if not R.keys() & G.keys(): raise InputError(fake, f"no generated video is named as a real one (real: {_some(R)}; generated: {_some(G)})")
+    warn = [f"{k}: the real video {R[k]} has no generated one; it enters only the real videos' numbers" for k in sorted(R.keys() - G.keys())]
+    warn += [f"{k}: the generated video {G[k]} has no real one; it is measured alone (no CSIM, PSNR, SSIM or LPIPS)" for k in sorted(G.keys() - R.keys())]
+    return R,G,warn
+
+def check_sound(paths, source='--metrics')->None:
+    "Refuse at once if one of `paths` has no sound track, since Sync could not measure it."
+    silent = []
+    for p in paths:
+        try:
+            with av.open(str(p)) as c:
+                if not c.streams.audio: silent.append(str(p))
+        except (av.FFmpegError, OSError): pass  # unreadable: measuring it names the problem
+    if silent: raise InputError(source, f"sync: {silent[0]}{f' and {len(silent) - 1} more' if len(silent) > 1 else ''} has no sound track; Sync needs each video's audio (leave sync out of --metrics)")
+
 def _mean(v)->float|None:
     v = [x for x in v if x is not None and np.isfinite(x)]
     return round(float(np.mean(v)), 4) if v else None
 
+def _progress(it, progress:bool, **kwargs):
+    "`it` with one tqdm line, unless `progress` is False; TQDM_DISABLE=1 silences it (tqdm reads it only where `disable` is not passed)."
+    return tqdm(it, **kwargs) if progress else it
+
 # %% ../nbs/13_eval.ipynb #e4956a2d
 PAIRED = ('psnr', 'ssim', 'lpips')
 
-def _paired(fv:dict, rv:dict, fpath, rpath, metrics, lpips_net=None)->dict:
-    "PSNR, SSIM and LPIPS (those of `metrics`) of a generated video against its real one, on the same crop."
+def _paired(fv:dict, rv:dict, fpath, rpath, metrics, size:int, lpips_net=None)->dict:
+    "PSNR, SSIM and LPIPS (those of `metrics`) of a generated video against its real one, on the same crop, a chunk of frames at a time."
     if fv['num_frames'] != rv['num_frames']: raise VideoError(fpath, f"has {fv['num_frames']} frames at 25 fps, its real video {rpath} has {rv['num_frames']}")
-    f,r = fv['crops'](),rv['crops']()
-    out = psnr_ssim(f, r) if {'psnr', 'ssim'} & set(metrics) else {}
-    if 'lpips' in metrics: out['lpips'] = lpips_distance(lpips_net, f, r)
-    return {k: round(float(np.mean(np.minimum(v, 100))), 4) for k,v in out.items() if k in metrics}  # identical frames: PSNR capped at 100 dB
+    per = {m: [] for m in PAIRED if m in metrics}
+    for f,r in zip(fv['crops'](chunk_frames(size)), rv['crops'](chunk_frames(size))):
+        for m,v in psnr_ssim(f, r, metrics).items(): per[m].append(v)
+        if 'lpips' in per: per['lpips'].append(lpips_distance(lpips_net, f, r))
+    return {m: round(float(np.mean(np.minimum(np.concatenate(v), 100))), 4) for m,v in per.items()}  # identical frames: PSNR capped at 100 dB
 
 def _scores(v:dict, ref_emb=None)->dict:
     "The per-video numbers of a measured video."
@@ -658,6 +723,7 @@ def load_networks(weights:dict, device=None)->dict:
 # %% ../nbs/13_eval.ipynb #2e58f58f
 def evaluate(real, # folder of real videos, or one video
              fake, # folder of generated videos, named as their real ones
+             *,
              metrics=METRICS, # which of METRICS to compute
              weights_dir=None, # folder of the weight files (see WEIGHTS)
              protocol:EvalProtocol|None=None,
@@ -667,17 +733,16 @@ def evaluate(real, # folder of real videos, or one video
             )->dict: # the report
     "Measure generated videos against real ones under the protocol; per-video and overall numbers."
     P,metrics = protocol or EvalProtocol(),[m for m in METRICS if m in metrics]
+    R,G,warn = pair_videos(real, fake, ids)
+    if 'sync' in metrics: check_sound([*R.values(), *G.values()])
     weights = {k: weight_file(weights_dir, k) for k,(_, m, _) in WEIGHTS.items() if m in metrics}
     nets = load_networks(weights, check_device(device))
-    R,G = _videos(real),_videos(fake)
-    if ids is not None: R,G = {k: v for k,v in R.items() if k in ids},{k: v for k,v in G.items() if k in ids}
-    if not G: raise InputError(fake, "holds no generated videos" + (" of the chosen split" if ids is not None else ""))
     cache,feat = FeatureCache(cache_dir),[m for m in metrics if m not in PAIRED]
-    rep = dict(protocol=asdict(P), metrics=metrics, weights={m: str(p) for m,p in weights.items()}, videos={}, failed={}, warnings=[])
-    rset,gset,measured = {m: [] for m in ('fid', 'fvd', 'efid_landmarks')},{m: [] for m in ('fid', 'fvd', 'efid_landmarks')},{}
-    for vid in tqdm(sorted(R.keys() | G.keys()), desc='emo-eval', unit='video', disable=not progress):
+    rep = dict(protocol=asdict(P), metrics=metrics, weights={m: str(p) for m,p in weights.items()}, videos={}, failed={}, warnings=warn)
+    rset,gset = {m: [] for m in ('fid', 'fvd', 'efid_landmarks')},{m: [] for m in ('fid', 'fvd', 'efid_landmarks')}
+    for vid in _progress(sorted(R.keys() | G.keys()), progress, desc='measure', unit='video'):
         row = rep['videos'][vid] = {}
-        try: rv = measured[vid] = measure_video(R[vid], feat, nets, P, cache, weights=weights) if vid in R else None
+        try: rv = measure_video(R[vid], feat, nets, P, cache, weights=weights) if vid in R else None
         except InputError as e: rep['failed'][str(R[vid])] = _one_line(e); rv = None
         if rv is not None:
             row['real'] = _scores(rv, rv['csim']['reference'] if 'csim' in rv else None)
@@ -686,7 +751,7 @@ def evaluate(real, # folder of real videos, or one video
         try:
             crop = rv['crop'] if rv is not None and P.crop == 'face' and _check_size(rv, G[vid]) else None
             gv = measure_video(G[vid], feat, nets, P, cache, crop=crop, weights=weights, generated=True)
-            pair = _paired(gv, rv, G[vid], R[vid], metrics, nets.get('lpips')) if rv is not None and set(PAIRED) & set(metrics) else {}
+            pair = _paired(gv, rv, G[vid], R[vid], metrics, P.size, nets.get('lpips')) if rv is not None and set(PAIRED) & set(metrics) else {}
             row['fake'] = {**_scores(gv, rv['csim']['reference'] if rv is not None and 'csim' in gv else None), **pair}
             for m in gset: gset[m].append(gv.get(m))
         except InputError as e: rep['failed'][str(G[vid])] = _one_line(e)
@@ -738,15 +803,55 @@ def parse_metrics(spec:str)->list:
     if not ms: raise InputError('--metrics', "is empty")
     return ms
 
+def _writable(path, option:str)->None:
+    "Refuse `path` at once if the nearest folder that exists above it cannot take a new file."
+    anc = next(p for p in [Path(path).parent, *Path(path).parent.parents] if p.exists())
+    if not anc.is_dir(): raise InputError(option, f"{path}: cannot be written: {anc} is a file, not a folder")
+    try: tempfile.NamedTemporaryFile(dir=anc).close()
+    except OSError as e: raise InputError(option, f"{path}: cannot be written: {anc}: {e.strerror or e}") from None
+
+def _is_report(path)->bool:
+    "Whether the file at `path` is an emo-eval report (which a new one may replace)."
+    try: r = json.loads(Path(path).read_bytes()) if Path(path).stat().st_size < 2**28 else None
+    except (OSError, ValueError): return False
+    return isinstance(r, dict) and {'protocol', 'metrics', 'overall'} <= r.keys()
+
+def check_out(out, # the --out the user gave
+              cache, # the feature cache folder of the run
+              inputs=(), # files the run reads, which the report must never replace
+             )->Path:
+    "`--out` as a place for the report, refused before any work if writing it would fail or replace anything but an earlier report."
+    out = Path(out)
+    if out.suffix.lower() != '.json': raise InputError('--out', f"{out}: is not a .json file name (the report is JSON)")
+    if out.is_dir(): raise InputError('--out', f"{out}: is a folder, not a file name")
+    r,c = out.resolve(),Path(cache).resolve()
+    if r == c or r.is_relative_to(c): raise InputError('--out', f"{out}: is the feature cache {cache}, or inside it")
+    if any(r == Path(p).resolve() for p in inputs): raise InputError('--out', f"{out}: is one of the run's inputs; it is not replaced")
+    if out.exists() and not _is_report(out): raise InputError('--out', f"{out}: exists and is not an emo-eval report; it is not replaced (choose another name)")
+    _writable(out, '--out')
+    if c.exists() and not c.is_dir(): raise InputError('--cache', f"{cache}: is a file, not a folder")
+    _writable(c/'x', '--cache')
+    return out
+
+@dataclass(frozen=True)
+class EvalOptions:
+    "An emo-eval run's options, as `emo_eval` takes them (its signature says what each means)."
+    real:str; fake:str; out:str; weights_dir:str|None; metrics:str; size:int; crop:str|None; crop_scale:float|None
+    frame_stride:int; fvd_stride:int; split:str|None; split_name:str; cache:str|None; device:str|None
+    generate:bool; model:str; steps:int; guidance:float; seed:int; sampler:str; speed:float|None
+
+    @property
+    def cache_dir(self)->Path: return Path(self.cache) if self.cache else Path(self.out).with_suffix('.cache')
+
 @call_parse
 def emo_eval(real:str=None, # folder of real videos (searched recursively), or one video
              fake:str=None, # folder of generated videos, each named as its real video (with --generate: where they are made)
-             out:str='report.json', # the report (JSON, written atomically)
+             out:str='report.json', # the report (JSON, written atomically; it may replace an earlier report, nothing else)
              weights_dir:str=None, # folder with the weight files of WEIGHTS (the table at the top of the chapter)
              metrics:str=','.join(METRICS), # comma-separated: fid, fvd, csim, efid_landmarks (or efid), sync, psnr, ssim, lpips
-             size:int=512, # side of the face crop the frame metrics read
+             size:int=512, # side of the face crop the frame metrics read (32 to 1024)
              crop:str=None, # 'face': the real video's face-centred crop (the default); 'reference': generated videos are crops of the reference frame (the default with --generate); 'none': videos are face crops already
-             crop_scale:float=None, # crop side / face box side (default 1.8; with --generate the model's)
+             crop_scale:float=None, # crop side / face box side, 1 to 10 (default 1.8; with --generate the model's)
              frame_stride:int=1, # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM, LPIPS
              fvd_stride:int=16, # FVD's 16-frame windows start every k-th frame
              split:str=None, # identity-disjoint split file {split: {identity: [video ids]}}
@@ -762,47 +867,72 @@ def emo_eval(real:str=None, # folder of real videos (searched recursively), or o
              speed:float=None, # with --generate: head speed, degrees per frame (default: each real video's own)
             ):
     "Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM, LPIPS; --generate makes them first."
+    o = EvalOptions(**locals())  # the options above, as one object
     if not (real and fake): raise CliError('--real and --fake are both required')
     try:
-        pipe,P,ms = eval_setup(generate, model, device, size, crop, crop_scale, frame_stride, fvd_stride, metrics, steps, guidance, seed, sampler, speed)
-        ids,cache = split_videos(read_split(split), split_name, split) if split else None,FeatureCache(cache or Path(out).with_suffix('.cache'))
-        if generate:
-            settings = dict(model=model, num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler, speed=speed, reference_frame=P.reference_frame)
-            failed = generate_videos(pipe, real, generated_folder(fake, settings), P, cache, ids, speed=speed,
-                                     num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler)
-        rep = evaluate(real, fake, ms, weights_dir, P, cache.root, ids, device)
-        if generate: rep.update(generate=settings, failed={**failed, **rep['failed']})
-        with atomic_write(out, 'w') as f: json.dump(rep, f, indent=1)
+        pipe,P,ms,ids,cache = eval_setup(o)
+        if generate: failed = generate_videos(pipe, real, fake, P, cache, ids, speed=speed, num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler)
+        rep = evaluate(real, fake, metrics=ms, weights_dir=weights_dir, protocol=P, cache_dir=cache.root, ids=ids, device=device)
+        if generate: rep.update(generate=_settings(o, P), failed={**failed, **rep['failed']})
+        if all(rep['overall'].get(c) is None for c in COLUMNS):
+            why = next(iter([*rep['failed'].values(), *rep['warnings']]), 'no video gave a number')
+            raise InputError(fake, f"nothing could be measured, no report written ({len(rep['failed'])} failed; first: {why})")
+        try:
+            with atomic_write(out, 'w') as f: json.dump(rep, f, indent=1)
+        except OSError as e: raise InputError('--out', f"{out}: cannot be written ({e.strerror or e})") from None
     except (EMOError, OSError) as e: raise CliError(_one_line(e)) from None
     print(report_table(rep)); print(f"report: {out}")
     return rep
 
-def eval_setup(generate, model, device, size, crop, crop_scale, frame_stride, fvd_stride, metrics, steps, guidance, seed, sampler, speed)->tuple:
-    "The model (None without --generate), the protocol and the metrics of an emo-eval run, every option checked before any long work."
-    ms = parse_metrics(metrics)
-    if not generate: return None,EvalProtocol(size=size, crop=crop or 'face', crop_scale=crop_scale or 1.8, frame_stride=frame_stride, fvd_stride=fvd_stride),ms
-    if crop not in (None, 'reference'): raise InputError('--crop', f"{crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way (--crop reference)")
-    from .inference import load_pipeline
-    pipe = load_pipeline(model, device)
-    if crop_scale is not None and crop_scale != pipe.config.crop_scale: raise InputError('--crop-scale', f"{crop_scale!r}: --generate cuts the real videos as the model cut its reference, {pipe.config.crop_scale!r}")
-    P = EvalProtocol(size=size, crop='reference', crop_scale=pipe.config.crop_scale, frame_stride=frame_stride, fvd_stride=fvd_stride)
-    pipe.check_options(steps, guidance, 1.0 if speed is None else speed, seed, FPS, pipe.resolution, None, None, None, sampler)
-    return pipe,P,ms
+def _settings(o:EvalOptions, P:EvalProtocol)->dict: # what `--generate` records beside its videos
+    return dict(model=o.model, num_inference_steps=o.steps, guidance_scale=o.guidance, seed=o.seed, sampler=o.sampler, speed=o.speed, reference_frame=P.reference_frame)
+
+def eval_setup(o:EvalOptions)->tuple: # (the model or None, EvalProtocol, metrics, split ids or None, FeatureCache)
+    "Check every option and path of an emo-eval run before any long work, then load the model (with --generate only)."
+    ms = parse_metrics(o.metrics)
+    if o.generate and o.crop not in (None, 'reference'): raise InputError('--crop', f"{o.crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way (--crop reference)")
+    P = EvalProtocol(size=o.size, crop='reference' if o.generate else o.crop or 'face', crop_scale=o.crop_scale or 1.8, frame_stride=o.frame_stride, fvd_stride=o.fvd_stride)
+    ids = split_videos(read_split(o.split), o.split_name, o.split) if o.split else None
+    try: check_device(o.device)
+    except InputError as e: raise InputError('--device', e.problem) from None
+    for k,(_, m, _) in WEIGHTS.items():
+        if m in ms: weight_file(o.weights_dir, k)
+    if o.generate:
+        R = {k: v for k,v in _videos(o.real).items() if ids is None or k in ids}
+        if not R: raise InputError(o.real, "holds no videos" + (" of the chosen split" if ids is not None else ""))
+        inputs = [*R.values(), Path(o.fake)/GENERATED]
+    else: R,G,_ = pair_videos(o.real, o.fake, ids); inputs = [*R.values(), *G.values()]
+    if 'sync' in ms: check_sound(inputs[:-1] if o.generate else inputs)
+    check_out(o.out, o.cache_dir, [*inputs, *([o.split] if o.split else [])])
+    if not o.generate: return None,P,ms,ids,FeatureCache(o.cache_dir)
+    generated_folder(o.fake, _settings(o, P), record=False)
+    from emo_repro.inference import OPTIONS, load_pipeline
+    import diffusers, transformers
+    diffusers.utils.logging.disable_progress_bar(); transformers.utils.logging.disable_progress_bar()  # loading is no stage of the run's
+    pipe = load_pipeline(o.model, o.device)
+    if o.crop_scale is not None and o.crop_scale != pipe.config.crop_scale: raise InputError('--crop-scale', f"{o.crop_scale!r}: --generate cuts the real videos as the model cut its reference, {pipe.config.crop_scale!r}")
+    try: pipe.check_options(o.steps, o.guidance, 1.0 if o.speed is None else o.speed, o.seed, FPS, pipe.resolution, None, None, None, o.sampler)
+    except InputError as e: raise InputError(OPTIONS.get(str(e.source), e.source), e.problem) from None
+    generated_folder(o.fake, _settings(o, P))
+    return pipe,replace(P, crop_scale=pipe.config.crop_scale),ms,ids,FeatureCache(o.cache_dir)
 
 # %% ../nbs/13_eval.ipynb #d1766130
 GENERATED = 'generate.json' # the settings of the videos `--generate` made, in their folder
 
-def generated_folder(fake, settings:dict)->Path:
+def generated_folder(fake, settings:dict,
+                     record:bool=True, # write `settings` into it (False: only check, before the model loads)
+                    )->Path:
     "The folder `--generate` writes into, with `settings` recorded; refused if it holds videos made otherwise."
     fake = Path(fake); f = fake/GENERATED
     if fake.exists() and not fake.is_dir(): raise InputError(fake, "is a file: --generate writes its videos into a folder")
-    if f.exists():
+    if f.exists() and _videos(fake):  # settings without videos are replaced
         old = _read_json(f)
         if diff := [f"{k} {old.get(k)!r}, now {settings.get(k)!r}" for k in sorted(settings.keys() | old.keys()) if old.get(k) != settings.get(k)]:
             raise InputError(fake, f"holds videos generated with other settings ({'; '.join(diff)}): choose another folder")
     elif fake.exists() and _videos(fake): raise InputError(fake, "holds videos --generate did not make: choose an empty folder")
-    fake.mkdir(parents=True, exist_ok=True)
-    with atomic_path(f) as t: Path(t).write_text(json.dumps(settings, indent=1))
+    if record:
+        fake.mkdir(parents=True, exist_ok=True)
+        with atomic_path(f) as t: Path(t).write_text(json.dumps(settings, indent=1))
     return fake
 
 def own_speed(track:dict, centers=SPEED_CENTERS)->float:
@@ -833,8 +963,8 @@ def generate_videos(pipe, real, # folder of real videos, or one video
     "`reenact` every real video (those of `ids`) into `fake/<id>.mp4`; videos already there are kept."
     R,failed = _videos(real),{}
     if ids is not None: R = {k: v for k,v in R.items() if k in ids}
-    pipe.set_progress_bar_config(disable=True)
-    for vid,path in tqdm(R.items(), desc='emo-eval --generate', unit='video', disable=not progress):
+    pipe.set_progress_bar_config(disable=True)  # one line for the stage, not one per clip
+    for vid,path in _progress(R.items(), progress, desc='generate', unit='video'):
         out = Path(fake)/f'{vid}.mp4'
         if out.exists(): continue
         try: reenact(pipe, path, out, P, cache, **kwargs)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math, os
 from dataclasses import dataclass
 from pathlib import Path
-import av
 import numpy as np
 import torch
 from einops import rearrange
@@ -20,7 +19,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolver
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub
+from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub, pyav
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames
 from .tracking import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
@@ -359,6 +358,7 @@ def mp4_audio(audio, # the pipeline's `audio` argument: a file, or a waveform at
              )->tuple: # waveform (samples,), sample rate
     "The sound track to store in the MP4: the input at its own rate (the nearest one AAC supports), mono."
     if not isinstance(audio, (str, Path)): return np.asarray(audio, np.float32),sr
+    av = pyav()
     with av.open(str(audio)) as c: rate = c.streams.audio[0].rate
     rate = min(av.Codec('aac', 'w').audio_rates, key=lambda r: abs(r - rate))
     return load_audio(audio, sr=rate),rate
@@ -478,6 +478,7 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
                 ):
     "Generate a talking-head video of the face in IMAGE speaking AUDIO."
     try:
+        av = pyav()  # the MP4 needs it: without it, the one-line error below
         check_output(out)  # before the weights load
         pipe = load_pipeline(weights, device)
         if compile: pipe.compile()
@@ -485,5 +486,6 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
         res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
                    guidance_scale=guidance, speed=speed, seed=seed, sampler=sampler)
     except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
+    except ImportError as e: raise CliError(str(e)) from None
     except (OSError, av.FFmpegError) as e: raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
     print(f"{res.path}: {res.num_frames} frames at {FPS} fps, {res.reference.shape[1]}x{res.reference.shape[0]}")

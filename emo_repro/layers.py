@@ -60,7 +60,7 @@ def perturb_zero_init(model:nn.Module, std:float=0.1, seed:int=0)->int:
     g,mods = torch.Generator().manual_seed(seed),[m for m in model.modules() if getattr(m, 'emo_zero_init', False)]
     with torch.no_grad():
         for m in mods:
-            for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g)*std)
+            for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g, device='cpu')*std)  # drawn on the CPU, copied to the parameter's device
     return len(mods)
 
 # %% ../nbs/a2_layers.ipynb #97d852b8

@@ -18,7 +18,8 @@ from .presets import SD15_MOTION, SD15_UNET
 from .backbone import EMOUNet, NEW_LAYERS, TEXT_ATTENTION
 
 # %% auto #0
-__all__ = ['WEIGHT_FILE', 'checkpoint_source', 'LoadReport', 'checkpoint_keys', 'plan_load', 'read_pretrained', 'sd15_load_plan']
+__all__ = ['WEIGHT_FILE', 'checkpoint_source', 'LoadReport', 'checkpoint_keys', 'plan_load', 'StoredTensor', 'stored_tensors',
+           'read_pretrained', 'sd15_load_plan']
 
 # %% ../nbs/a5_weight_loading.ipynb #b7c79996
 def checkpoint_source(key:str)->str|None:
@@ -81,21 +82,37 @@ def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
 
 # %% ../nbs/a5_weight_loading.ipynb #509885c2
 @patch
-def load_pretrained(self:EMOUNet, unet_state:dict, # state dict of an SD1.5-style `UNet2DConditionModel`
+def load_pretrained(self:EMOUNet, unet_state:dict, # state dict of an SD1.5-style `UNet2DConditionModel` (tensors or `StoredTensor`s)
                     motion_state:dict|None=None, # state dict of a `MotionAdapter`, if any
                    )->LoadReport:
     "Initialise ReferenceNet and backbone from SD1.5 (and the temporal layers from AnimateDiff)."
     source = checkpoint_keys(unet_state, motion_state)
-    plan,report = plan_load(self.state_dict(), source, motion_state is not None)
-    missing,unexpected = self.load_state_dict({k:source[s] for k,s in plan.items()}, strict=False)
-    assert not unexpected and set(missing) == set(report.added), "plan_load and load_state_dict disagree"
+    plan,report = plan_load(own := self.state_dict(), source, motion_state is not None)
+    with torch.no_grad():
+        for k,s in plan.items(): own[k].copy_(source[s].load() if isinstance(source[s], StoredTensor) else source[s])  # one tensor read at a time
     return report
 
 # %% ../nbs/a5_weight_loading.ipynb #719ef690
 WEIGHT_FILE = re.compile(r'diffusion_pytorch_model(-\d+-of-\d+)?\.(safetensors|bin)')
 
+@dataclass(frozen=True)
+class StoredTensor:
+    "A tensor of a safetensors file, read only when `load`ed; its shape comes from the file's header."
+    path:str
+    key:str
+    shape:tuple
+    def load(self)->torch.Tensor:
+        from safetensors import safe_open
+        with safe_open(self.path, 'pt') as f: return f.get_tensor(self.key)
+
+def stored_tensors(path)->dict:
+    "Every tensor of the safetensors file at `path` as a `StoredTensor`, from the header alone."
+    from safetensors import safe_open
+    with safe_open(str(path), 'pt') as f: return {k: StoredTensor(str(path), k, tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+
 def read_pretrained(src, # a diffusers model, a local folder, or a hub id
                     subfolder:str|None=None, # e.g. 'unet' inside a full Stable Diffusion repository
+                    lazy:bool=False, # safetensors tensors as `StoredTensor`s, read when loaded
                    )->tuple[dict, dict]: # config, state dict
     "Config and state dict of a diffusers model, read as stored."
     if isinstance(src, ModelMixin): return {k:v for k,v in src.config.items() if not k.startswith('_')}, src.state_dict()
@@ -109,8 +126,9 @@ def read_pretrained(src, # a diffusers model, a local folder, or a hub id
     files = [p for p in files if p.suffix == '.safetensors'] or files
     if not files: raise FileNotFoundError(f"{path}: no diffusion_pytorch_model*.safetensors or *.bin")
     from safetensors.torch import load_file
+    read = lambda p: torch.load(p, map_location='cpu', weights_only=True) if p.suffix == '.bin' else stored_tensors(p) if lazy else load_file(p)
     state = {}
-    for p in files: state.update(load_file(p) if p.suffix == '.safetensors' else torch.load(p, map_location='cpu', weights_only=True))
+    for p in files: state.update(read(p))
     return {k:v for k,v in json.loads((path/'config.json').read_text()).items() if not k.startswith('_')}, state
 
 # %% ../nbs/a5_weight_loading.ipynb #a2fdab92
@@ -121,8 +139,8 @@ def from_sd15(cls:EMOUNet, unet, # SD1.5 UNet: folder, repository (with `unet/`)
               **kwargs, # overrides of the preset (reference_attention, face_locator_at, ...)
              )->tuple[EMOUNet, LoadReport]:
     "An EMOUNet initialised from SD1.5 (and AnimateDiff), and the report of what was loaded, replaced, added and dropped."
-    ucfg,ustate = read_pretrained(unet, 'unet')
-    mcfg,mstate = read_pretrained(motion_adapter) if motion_adapter is not None else (None, None)
+    ucfg,ustate = read_pretrained(unet, 'unet', lazy=True)
+    mcfg,mstate = read_pretrained(motion_adapter, lazy=True) if motion_adapter is not None else (None, None)
     model = cls.from_preset(preset, **kwargs, unet=ucfg, **({'motion': mcfg} if mcfg else {}))
     return model, model.load_pretrained(ustate, mstate)
 

@@ -48,6 +48,7 @@ class TrainConfig:
     drop_audio:float=0.05          # share of clips trained without audio (reference kept)
     drop_both:float=0.05           # share of clips trained without either
     drop_motion:float=0.1          # share of stage-2/3 clips whose motion frames are zeros, as for a video's first clip
+    speed_lr_scale:float=1.0       # the speed layers' learning rate as a multiple of `lr` (stage 3: they start from zero, the temporal layers do not)
     max_steps:int=10               # optimiser steps of the run
     checkpoint_every:int=5         # optimiser steps between checkpoints
     keep_checkpoints:int=2         # newest checkpoints kept on disk
@@ -97,7 +98,7 @@ def of_type(v, annotation:str)->bool:
     return any(isinstance(v, kinds[t]) and not (isinstance(v, bool) and t != 'bool') for t in annotation.replace(' ', '').split('|'))
 
 AT_LEAST_0,AT_LEAST_1,POSITIVE,SHARE = (lambda v: v >= 0, '>= 0'),(lambda v: v >= 1, '>= 1'),(lambda v: v > 0, '> 0'),(lambda v: 0 <= v <= 1, 'in [0, 1]')
-LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE, max_grad_norm=POSITIVE,
+LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE, speed_lr_scale=POSITIVE, max_grad_norm=POSITIVE,
               weight_decay=AT_LEAST_0, ema_decay=(lambda v: 0 < v < 1, 'in (0, 1)'), motion_frames=AT_LEAST_0,
               **dict.fromkeys(['num_frames', 'batch_size', 'micro_batch_size', 'max_steps', 'checkpoint_every', 'keep_checkpoints',
                                'log_every', 'preview_steps'], AT_LEAST_1),

@@ -30,8 +30,8 @@ from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 __all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',
            'generate', 'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error',
            'pearson', 'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed',
-           'drift', 'clip_loss', 'condition_use', 'scorecard', 'save_strip', 'lip_report', 'sampler_sweep',
-           'fewest_steps', 'card_rows', 'eval_row', 'print_card']
+           'drift', 'clip_loss', 'condition_use', 'mean_ci', 'speed_gap', 'scorecard', 'save_strip', 'lip_report',
+           'sampler_sweep', 'fewest_steps', 'card_rows', 'eval_row', 'print_card']
 
 # %% ../nbs/12_scorecard.ipynb #14c07088
 @dataclass
@@ -190,6 +190,9 @@ def head_speed(pipe, people:list, seconds:float, speeds=SPEEDS, **kw)->dict:
         v = np.array(out[k]); ok = np.isfinite(v)
         out[f'{k}_spearman'] = round(float(spearmanr(np.array(speeds)[ok], v[ok])[0]), 3) if ok.sum() > 2 else float('nan')
         out[f'{k}_mean_error'] = round(float(np.abs(v[ok] - np.array(speeds)[ok]).mean()), 3) if ok.any() else float('nan')
+        out[f'{k}_slope'] = round(float(np.polyfit(np.array(speeds)[ok], v[ok], 1)[0]), 3) if ok.sum() > 1 else float('nan')
+    both = np.isfinite(out['measured']) & np.isfinite(out['zeroed'])  # what the speed layers change, on average over the requests
+    out['zeroing_changes'] = round(float(np.abs(np.array(out['measured']) - np.array(out['zeroed']))[both].mean()), 3) if both.any() else float('nan')
     return out
 
 # %% ../nbs/12_scorecard.ipynb #a78f8c53
@@ -237,7 +240,7 @@ def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), times
             x0,mot = _clip_inputs(pipe, p, wave, s, start)
             for t in timesteps:
                 for seed in range(seeds):
-                    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+                    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed), device='cpu').to(x0)
                     L = lambda mo=mot, w=win, sp=s, r=ref: clip_loss(pipe, x0, mo, w, sp, r, mask, t, e)
                     base,base0 = L(),L(mo=torch.zeros_like(mot))
                     for k,v in dict(speed=L(sp=wrong), audio=L(w=win_o), motion=base0, reference=L(r=ref_q)).items(): gains[k].append(100 * (v - base) / base)
@@ -246,6 +249,30 @@ def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), times
     pct = lambda v: round(float(np.mean(v)), 3)
     return dict(**{k: pct(v) for k,v in gains.items()}, speed_by_truth={str(s): pct(v) for s,v in by_truth.items()},
                 speed_spread=round(float(np.std(gains['speed'])), 3), cases=len(gains['speed']), people=len(people), timesteps=list(timesteps))
+
+# %% ../nbs/12_scorecard.ipynb #d08128e8
+def mean_ci(v)->tuple:
+    "Mean of `v` and the half-width of its 95 % confidence interval (Student's t)."
+    from scipy.stats import t as student
+    v = np.asarray(v, float); n = len(v)
+    return float(v.mean()),float(student.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1 else float('nan')
+
+def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(600, 800), seeds:int=3, start:int=20)->dict:
+    "% by which the loss on held-out first clips grows when the speed asked is the other of `speeds`, per true speed, with 95 % intervals."
+    gaps = {s: [] for s in speeds}
+    for i,p in enumerate(people):
+        wave = held_out_sound(80 + i, seconds); (ref,mask),win = _reference(pipe, p),_windows(pipe, wave, start)
+        for s in speeds:
+            wrong = next(v for v in speeds if v != s)
+            x0,mot = _clip_inputs(pipe, p, wave, s, start); mot = torch.zeros_like(mot)  # a first clip: speed is the only cue
+            for t in timesteps:
+                for seed in range(seeds):
+                    e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed), device='cpu').to(x0)
+                    right,other = (clip_loss(pipe, x0, mot, win, v, ref, mask, t, e) for v in (s, wrong))
+                    gaps[s].append(100 * (other - right) / right)
+    out = {}
+    for s,v in gaps.items(): m,h = mean_ci(v); out[f'{s:g}->{next(w for w in speeds if w != s):g}'] = dict(mean=round(m, 3), ci=round(h, 3), low=round(m - h, 3), cases=len(v))
+    return dict(directions=out, read=all(d['low'] > 0 for d in out.values()), people=len(people), timesteps=list(timesteps), seeds=seeds)
 
 # %% ../nbs/12_scorecard.ipynb #f68e60d5
 PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, 3.5, 5.0), guidance_people=2, drift_seconds=60.0,
@@ -273,6 +300,7 @@ def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
     part('head_speed', lambda: head_speed(pipe, people[:P['speed_people']], P['speed_seconds'], **kw))
     part('face_locator', lambda: mask_shift(pipe, people[:P['speed_people']], P['speed_seconds'], P['shift_px'], **kw))
     part('condition_use', lambda: condition_use(pipe, people[:P['speed_people']], P['speed_seconds']))
+    part('speed_gap', lambda: speed_gap(pipe, people[:P['speed_people']], P['speed_seconds']))
     if ablation is not None:
         part('stage3_audio', lambda: lip_report(lip_sync(ablation, people, P['seconds'], other_audio=False, **kw)))
     def guidance():
@@ -347,10 +375,15 @@ def card_rows(res:dict)->list:
                              ('E-FID, landmark variant', L['efid_landmarks'], f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
     if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
                    ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
+    if 'measured_slope' in S:
+        rows += [('head speed slope, measured / requested', S['measured_slope'], f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
+                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests', '> 0.3', S['zeroing_changes'] > 0.3)]
     if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
     if C := res.get('condition_use'):
         rows += [(f"speed replaced{w}: loss grows, %", C[k], f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}", 'read, as the others', None)
                  for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
+    for k,d in res.get('speed_gap', {}).get('directions', {}).items():
+        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'], f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
     if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
     if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
     return rows

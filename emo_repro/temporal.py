@@ -14,7 +14,18 @@ from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 from .layers import ConditionBank, EMOContext, replace_modules, zero_cross_attention, zero_init
 
 # %% auto #0
-__all__ = ['EMOTemporalLayer', 'clip_frames_block', 'install_temporal_layers']
+__all__ = ['frame_slopes', 'frame_bias', 'EMOTemporalLayer', 'clip_frames_block', 'install_temporal_layers']
+
+# %% ../nbs/05_temporal_attention.ipynb #cdfcf507
+def frame_slopes(heads:int)->torch.Tensor:
+    "Per-head slopes of the frame-distance bias: 1 for the first head down to 1/8 for the last, geometrically."
+    return 2.0 ** -torch.linspace(0, 3, heads) if heads > 1 else torch.ones(1)
+
+def frame_bias(slopes:torch.Tensor, # (heads,)
+               f:int)->torch.Tensor: # (heads, 1, f, f): added to the logits of query frame i for key frame j
+    "-slope * |i - j|: each frame attends most to its own speed, less to its neighbours'."
+    i = torch.arange(f, device=slopes.device)
+    return -(slopes[:, None, None] * (i[:, None] - i[None, :]).abs())[:, None]
 
 # %% ../nbs/05_temporal_attention.ipynb #f8a652c6
 class EMOTemporalLayer(nn.Module):
@@ -30,17 +41,20 @@ class EMOTemporalLayer(nn.Module):
         c,heads = layer.proj_in.out_features,layer.num_attention_heads
         self.norm_speed = nn.LayerNorm(c)
         self.speed_attn = zero_cross_attention(c, speed_dim, heads)
+        self.register_buffer('frame_slopes', frame_slopes(heads), persistent=False)  # (heads,): a fixed bias, no weights
 
     def speed_attention(self, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
                         speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
                        )->torch.Tensor:
-        "Residual cross-attention along frames from each position's frame tokens to the clip's speed features."
-        b,f = len(speed),t.shape[1]
-        if speed.shape[1] == 1:    # one key: its weight is 1 for every query, so the output is its value, whatever t
-            a = self.speed_attn
+        "Residual cross-attention from each position's frame tokens to the clip's speed features, nearest frames first."
+        a,b,f = self.speed_attn,len(speed),t.shape[1]
+        if speed.shape[1] == 1:    # equal values: whatever the weights, the output is that value, whatever t
             return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
-        q = rearrange(self.norm_speed(t), '(b s) f c -> b (s f) c', b=b)  # all positions share the f keys
-        return t + rearrange(self.speed_attn(q, encoder_hidden_states=speed), 'b (s f) c -> (b s) f c', f=f)
+        q = rearrange(a.to_q(self.norm_speed(t)), '(b s) f (h d) -> b h s f d', b=b, h=a.heads)
+        k,v = (rearrange(p(speed), 'b g (h d) -> b h g d', h=a.heads) for p in (a.to_k, a.to_v))  # g: the f speed frames
+        logits = torch.einsum('bhsfd,bhgd->bhsfg', q, k) * a.scale + frame_bias(self.frame_slopes, f).to(q.dtype)
+        out = torch.einsum('bhsfg,bhgd->bhsfd', logits.softmax(-1), v)
+        return t + a.to_out[0](rearrange(out, 'b h s f d -> (b s) f (h d)'))
 
     def motion_features(self, ctx:EMOContext)->torch.Tensor|None:
         "This layer's motion-frame features (b, n, c, h, w), or None."

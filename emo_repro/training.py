@@ -37,7 +37,7 @@ from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, checkpo
 
 # %% auto #0
 __all__ = ['noise_scheduler', 'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents',
-           'stage_conditions', 'EMOTrainingModel', 'emo_loss', 'make_optimizer', 'launched_processes',
+           'stage_conditions', 'EMOTrainingModel', 'emo_loss', 'make_optimizer', 'lr_groups', 'launched_processes',
            'make_accelerator', 'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head',
            'save_weights', 'write_error', 'build_unet', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name',
            'emo_train']
@@ -68,9 +68,9 @@ def sample_drops(b:int, # clips in the micro-batch
                  cfg:TrainConfig, # for the drop rates
                  g:torch.Generator)->dict: # {'reference', 'audio', 'motion'}: (b,) bool, True = dropped
     "Which clips lose which conditions: reference alone, audio alone or both, and (separately) motion frames."
-    u,r,a,both = torch.rand(b, generator=g),cfg.drop_reference,cfg.drop_audio,cfg.drop_both
+    u,r,a,both = torch.rand(b, generator=g, device='cpu'),cfg.drop_reference,cfg.drop_audio,cfg.drop_both
     return dict(reference=(u < r) | ((u >= r + a) & (u < r + a + both)), audio=(u >= r) & (u < r + a + both),
-                motion=torch.rand(b, generator=g) < cfg.drop_motion)
+                motion=torch.rand(b, generator=g, device='cpu') < cfg.drop_motion)
 
 # %% ../nbs/09_training.ipynb #fc47de5a
 def vae_latents(vae:AutoencoderKL, # frozen VAE
@@ -131,19 +131,28 @@ def emo_loss(model:nn.Module, # an `EMOTrainingModel` (possibly wrapped by accel
              g:torch.Generator, # the micro-batch's generator
             )->torch.Tensor:
     "MSE between the model's prediction and the scheduler's target at random timesteps."
-    noise = torch.randn(latents.shape, generator=g).to(latents)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=g).to(latents.device)
+    noise = torch.randn(latents.shape, generator=g, device='cpu').to(latents)  # the CPU generator, whatever the default device
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=g, device='cpu').to(latents.device)
     pred = model(scheduler.add_noise(latents, noise, t), t, **conditions)
     return F.mse_loss(pred.float(), diffusion_target(scheduler, latents, noise, t).float())
 
 # %% ../nbs/09_training.ipynb #47390c1f
-def make_optimizer(params:list, cfg:TrainConfig)->torch.optim.Optimizer:
+def make_optimizer(params:list, # parameters, or groups of them with their own `lr` (`lr_groups`)
+                   cfg:TrainConfig)->torch.optim.Optimizer:
     "AdamW over the trainable parameters, or bitsandbytes' 8-bit AdamW when `cfg.use_8bit_adam`."
     kw = dict(lr=cfg.lr, weight_decay=cfg.weight_decay)
     if not cfg.use_8bit_adam: return torch.optim.AdamW(params, **kw)
     try: import bitsandbytes as bnb
     except ImportError: raise ImportError("use_8bit_adam needs bitsandbytes: pip install bitsandbytes") from None
     return bnb.optim.AdamW8bit(params, **kw)
+
+def lr_groups(model:nn.Module, unet:EMOUNet, cfg:TrainConfig)->list:
+    "The trainable parameters of `model`; with `cfg.speed_lr_scale` != 1, the speed layers in a group of their own at lr x scale."
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.speed_lr_scale == 1: return params
+    speed = {id(p) for p in unet.param_groups()['speed_layers'].values()}
+    groups = [dict(params=[p for p in params if id(p) not in speed]), dict(params=[p for p in params if id(p) in speed], lr=cfg.lr * cfg.speed_lr_scale)]
+    return [g for g in groups if g['params']]
 
 # %% ../nbs/09_training.ipynb #9534aa89
 def launched_processes()->int:
@@ -179,8 +188,7 @@ class EMOTrainer:
         if cfg.gradient_checkpointing: unet.enable_gradient_checkpointing()
         model = EMOTrainingModel(unet.train(), cfg.stage, cfg.trained_also())
         self.trained = [n for n,p in unet.named_parameters() if p.requires_grad]
-        params = [p for p in model.parameters() if p.requires_grad]
-        opt = make_optimizer(params, cfg)
+        opt = make_optimizer(lr_groups(model, unet, cfg), cfg)
         sched = get_scheduler('constant_with_warmup', opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
         loader = torch.utils.data.DataLoader(dataset, cfg.micro_batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers)
         self.model,self.opt,self.sched,self.loader = acc.prepare(model, opt, sched, loader)
@@ -255,7 +263,7 @@ def sample_clip(model:nn.Module, # an `EMOTrainingModel`
                 seed:int=0)->torch.Tensor: # clean latents (b, 4, f, h, w)
     "Latents sampled from noise in `steps` DDIM steps: what the model makes of `conditions` now."
     ddim = DDIMScheduler.from_config(scheduler.config, set_alpha_to_one=False); ddim.set_timesteps(steps)
-    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(conditions['reference'])
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(seed), device='cpu').to(conditions['reference'])
     for t in ddim.timesteps: x = ddim.step(model(x, t.to(x.device), **conditions), t, x).prev_sample
     return x
 

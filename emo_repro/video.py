@@ -10,9 +10,8 @@ from wave import open as wave_open
 from itertools import chain
 from fractions import Fraction
 from pathlib import Path
-import av
 import numpy as np
-from .core import VideoError, atomic_path
+from .core import VideoError, atomic_path, pyav
 from .audio import SAMPLE_RATE, load_audio
 
 # %% auto #0
@@ -35,6 +34,7 @@ def write_video(path, # .mp4 file to write (atomically)
                 gop:int=FPS, # frames between keyframes: the most a seek has to decode
                )->Path:
     "Write `frames` (and `audio`) as an H.264 (+ AAC) MP4."
+    av = pyav()
     frames = iter(frames); first = np.asarray(next(frames)); H,W = first.shape[:2]
     if H % 2 or W % 2: raise VideoError(path, f"H.264 needs an even width and height, got {W}x{H}")
     with atomic_path(path) as tmp:
@@ -49,13 +49,14 @@ def write_video(path, # .mp4 file to write (atomically)
 
 def _encode_aac(stream, audio, sr):
     "AAC packets of the whole waveform; pts 0 lets the encoder mark its priming samples for removal."
-    fr = av.AudioFrame.from_ndarray(np.asarray(audio, np.float32)[None], format='fltp', layout='mono')
+    fr = pyav().AudioFrame.from_ndarray(np.asarray(audio, np.float32)[None], format='fltp', layout='mono')
     fr.sample_rate,fr.pts,fr.time_base = sr,0,Fraction(1, sr)
     return stream.encode(fr) + stream.encode()
 
 # %% ../nbs/a6_video_io.ipynb #59d41d14
 def _open(path):
     "Open a media file with PyAV; unreadable files become a `VideoError` naming them."
+    av = pyav()
     try: return av.open(str(path))
     except (av.FFmpegError, OSError) as e: raise VideoError(path, f"unreadable ({e.strerror or e})") from None
 
@@ -74,6 +75,7 @@ def iter_frames(path, # a video file PyAV can decode
                 stop:int|None=None, # output frame to stop before; None: to the end
                ):
     "Yield uint8 (H, W, 3) frames of `path` resampled to `fps` by nearest timestamp."
+    av = pyav()
     with _open(path) as c:
         vs = _video_stream(c, path); vs.thread_type = 'AUTO'
         t0 = _start(vs)

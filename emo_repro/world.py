@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/world.html.md"""
 
 # %% ../nbs/11_world.ipynb #a97a6562
 from __future__ import annotations
-import json, os, shutil, subprocess, sys, time
+import fcntl, json, os, shutil, subprocess, sys, tempfile, time
 from multiprocessing import get_context
 from pathlib import Path
 import numpy as np
@@ -26,12 +26,12 @@ from .backbone import STAGE_GROUPS
 from .runs import TrainConfig, latest_checkpoint
 
 # %% auto #0
-__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'BUDGETS',
-           'speech_piece', 'world_sound', 'make_world', 'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr',
-           'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae', 'finish_vae', 'synthetic_wav2vec',
-           'default_procs', 'launcher', 'World', 'step_videos', 'step_preprocess', 'step_vae', 'step_cache',
-           'stage_config', 'step_stage', 'relocate', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary',
-           'model_card', 'ship']
+__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'SPEED_STAGE',
+           'STAGE_SETTINGS', 'BUDGETS', 'VAE_WEIGHTS', 'speech_piece', 'world_sound', 'make_world', 'world_frames',
+           'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae',
+           'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'read_state', 'step_videos',
+           'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate', 'file_sha256',
+           'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
 SIZE = preset('synthetic').training['resolution'] # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
@@ -178,8 +178,10 @@ def synthetic_wav2vec(folder, seed:int=0)->Path:
 STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage3', 'stage3_audio', 'pipeline')
 STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage2_more=(2, 'stage2', None), # stage 2 continued: a second run from its weights
               stage3=(3, 'stage2_more', None), stage3_audio=(3, 'stage2_more', 'audio_layers')) # name: (stage, starts from, also trained)
+SPEED_STAGE = dict(drop_motion=0.3, speed_lr_scale=10.) # stage 3's own settings: first clips, whose only cue to the speed is speed, and the new layers' step size
+STAGE_SETTINGS = dict(stage3=SPEED_STAGE, stage3_audio=SPEED_STAGE) # TrainConfig settings a stage adds to the preset's
 BUDGETS = dict(
-    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500, stage3=400, stage3_audio=400),
+    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500, stage3=1500, stage3_audio=1500),
     toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage3=2, stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
@@ -194,19 +196,42 @@ class World:
     "The run folder of `emo-world`: what is done, where each step writes."
     def __init__(self, out, budget:str='full', procs:int|None=None, log=print):
         if budget not in BUDGETS: raise InputError('--budget', f"{budget!r} is none of {sorted(BUDGETS)}")
+        if procs is not None and procs < 1: raise InputError('--procs', f"{procs} is no number of training processes (1 or more)")
         self.root,self.budget,self.b,self.procs,self.log = Path(out).absolute(),budget,BUDGETS[budget],procs or default_procs(),log
         for k in ('videos', 'data', 'stages', 'runs', 'configs'): setattr(self, k, self.root/k)
-        self.stages.mkdir(parents=True, exist_ok=True)
+        self.claim()
+
+    def claim(self):
+        "Make or adopt the run folder: writable, and either new, an emo-world run of this budget, or only the kept `stages/`."
+        r,mark = self.root,self.root/'world.json'
+        if r.exists() and not r.is_dir(): raise InputError(r, "is a file, not a run folder")
+        try:
+            self.stages.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=r): pass
+        except OSError as e: raise InputError(r, f"cannot write here ({e.strerror})") from None
+        if mark.exists():
+            try: budget = json.loads(mark.read_text())['budget']
+            except (ValueError, KeyError, TypeError): raise InputError(mark, "is not an emo-world run record; delete it only if the folder is a run") from None
+            if budget != self.budget: raise InputError('--budget', f"{r} is a run of --budget {budget}: continue it with that budget, or start another in a new folder")
+        elif others := sorted(p.name for p in r.iterdir() if p.name != 'stages'):
+            raise InputError(r, f"holds files of its own ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), not an emo-world run: use a new or empty folder")
+        else:
+            with atomic_path(mark) as t: Path(t).write_text(json.dumps(dict(budget=self.budget)))
 
     @property
     def done(self)->dict:
         f = self.root/'done.json'
-        return json.loads(f.read_text()) if f.exists() else {}
+        if not f.exists(): return {}
+        try: d = json.loads(f.read_text())
+        except ValueError: d = None
+        if not isinstance(d, dict): raise InputError(f, "is not the run's record of finished steps (a JSON object); delete it to redo every step")
+        return d
 
     def finished(self, step:str)->bool:
-        "Whether `step` is done: recorded in done.json, or its weights are in stages/ (kept from an earlier run, e.g. committed)."
+        "Whether `step` is done: recorded in done.json, or its weights (or those of a stage trained from it) are in stages/, kept from an earlier run."
         kept = dict(vae=self.stages/'vae'/'config.json', **{k: self.stages/k/'train_state.json' for k in STAGES})
-        return step in self.done or (step in kept and kept[step].exists())
+        if step in self.done or (step in kept and kept[step].exists()): return True
+        return any(start == step and self.finished(k) for k,(_,start,_) in STAGES.items())  # stage1 is done when stage2_more is kept
 
     def mark(self, step:str, seconds:float):
         with atomic_path(self.root/'done.json') as t: Path(t).write_text(json.dumps({**self.done, step: dict(seconds=round(seconds, 1), at=time.strftime('%Y-%m-%d %H:%M:%S'))}, indent=1))
@@ -215,8 +240,27 @@ class World:
         "Run a command, its output into the log file."
         with open(self.root/'log.txt', 'a') as f:
             f.write(f"$ {' '.join(map(str, cmd))}\n"); f.flush()
-            r = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONUNBUFFERED': '1'})
+            r = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONUNBUFFERED': '1'},
+                               pass_fds=self.lock_fds)  # the run folder stays locked while they live, even if this process is killed
         if r.returncode: raise EMOError(f"{cmd[0] if len(cmd) < 3 else cmd[2]} failed (exit {r.returncode}); see {self.root/'log.txt'}")
+
+    lock_fds = ()
+    def lock(self):
+        "Hold the run folder's lock until this process and every command it started have ended; refuse if it is held."
+        f = open(self.root/'.lock', 'a+')
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close(); raise InputError(self.root, "is in use by another emo-world, or by training processes a stopped one left running: wait for them to end") from None
+        self._lock,self.lock_fds = f,(f.fileno(),)
+        return self
+
+def read_state(f:Path)->dict:
+    "A kept stage's train_state.json, checked: a JSON object with its `config`."
+    try: s = json.loads(Path(f).read_text())
+    except ValueError: s = None
+    if not isinstance(s, dict) or not isinstance(s.get('config'), dict):
+        raise InputError(f, "is not a stage's training state (JSON with its 'config'); delete its stage folder to train that stage again")
+    return s
 
 # %% ../nbs/11_world.ipynb #0e611817
 def step_videos(w:World): make_world(w.videos, w.b['videos'], w.b['seconds'])
@@ -238,7 +282,7 @@ def stage_config(w:World, name:str)->Path:
     "The stage's TrainConfig file: the synthetic preset with this run's VAE, wav2vec2 and budget."
     stage,_,also = STAGES[name]
     cfg = dict(preset='synthetic', vae=str(w.stages/'vae'), wav2vec=str(w.stages/'wav2vec'),
-               **({'also_train': also} if also else {}), **(dict(checkpoint_every=1, preview_every=0, log_with=None) if w.budget == 'toy' else {}))
+               **({'also_train': also} if also else {}), **STAGE_SETTINGS.get(name, {}), **(dict(checkpoint_every=1, preview_every=0, log_with=None) if w.budget == 'toy' else {}))
     w.configs.mkdir(exist_ok=True); f = w.configs/f'{name}.json'
     with atomic_path(f) as t: Path(t).write_text(json.dumps(cfg, indent=1))
     return f
@@ -257,10 +301,32 @@ def step_stage(w:World, name:str):
 def relocate(w:World):
     "Point every exported stage's train state at this run folder's VAE and wav2vec2."
     for f in w.stages.glob('*/train_state.json'):
-        info = json.loads(f.read_text()); c = info['config']
+        info = read_state(f); c = info['config']
         if (c.get('vae'), c.get('wav2vec')) != (str(w.stages/'vae'), str(w.stages/'wav2vec')):
             c.update(vae=str(w.stages/'vae'), wav2vec=str(w.stages/'wav2vec'))
             with atomic_path(f) as t: Path(t).write_text(json.dumps(info, indent=1))
+
+VAE_WEIGHTS = 'diffusion_pytorch_model.safetensors'
+
+def file_sha256(f:Path)->str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(f, 'rb') as fh:
+        for block in iter(lambda: fh.read(1 << 20), b''): h.update(block)
+    return h.hexdigest()
+
+def restore_vae(w:World, source=None)->bool:
+    "Put the kept VAE's weights back from the package's copy (`source`) when stages/vae keeps only their hash; True if copied."
+    vae = w.stages/'vae'; f,digest = vae/VAE_WEIGHTS,vae/f'{VAE_WEIGHTS}.sha256'
+    if f.exists() or not digest.exists(): return False
+    if source is None:
+        from emo_repro.inference import SHIPPED_WEIGHTS
+        source = SHIPPED_WEIGHTS['synthetic']/'vae'
+    want,src = digest.read_text().split()[0],Path(source)/VAE_WEIGHTS
+    if not src.exists() or file_sha256(src) != want:
+        raise InputError(digest, f"names VAE weights that {src} does not hold (another hash): delete stages/vae to train the VAE again")
+    with atomic_path(f) as t: shutil.copyfile(src, t)
+    return True
 
 # %% ../nbs/11_world.ipynb #555d7d35
 def step_pipeline(w:World):
@@ -282,8 +348,9 @@ def emo_world(out:str='world', # run folder; a re-run continues where the last o
              ):
     "Train EMO in the synthetic world from nothing: videos, emo-preprocess, VAE, stages 1-3, the stage-3 ablation, the pipeline."
     try:
-        w = World(out, budget, procs)
+        w = World(out, budget, procs).lock()
         if until is not None and until not in STEPS: raise InputError('--until', f"{until!r} is none of {', '.join(STEPS)}")
+        if restore_vae(w): w.log("stages/vae: its weights copied from the package's synthetic model (the same file, checked by its hash)")
         relocate(w)
         for step in STEPS[:STEPS.index(until) + 1 if until else None]:
             if w.finished(step): continue
@@ -300,7 +367,7 @@ def stage_summary(w:World)->list:
     for name in STAGES:
         f = w.stages/name/'train_state.json'
         if not f.exists(): continue
-        s = json.loads(f.read_text()); c = s['config']; h = [x['loss'] for x in s.get('history', [])][-50:]
+        s = read_state(f); c = s['config']; h = [x['loss'] for x in s.get('history', [])][-50:]
         trained = list(STAGE_GROUPS[c['stage']]) + [g for g in TrainConfig(**c).trained_also() if g not in STAGE_GROUPS[c['stage']]]
         rows.append(dict(name=name, steps=s['step'], batch=c['batch_size'], lr=c['lr'], trained=', '.join(trained),
                          final_loss=round(float(np.mean(h)), 4) if h else None))
@@ -342,10 +409,11 @@ def model_card(w:World, results:dict|None=None)->str:
     return '\n'.join(lines) + '\n'
 
 def ship(run='world', dest=None, results=None, budget:str='full')->Path:
-    "Copy the run's pipeline and its model card into `dest` (default: the package's shipped weights)."
+    "Copy the run's pipeline, its model card and its scorecard (`scorecard.json`) into `dest` (default: the package's shipped weights)."
     from emo_repro.inference import SHIPPED_WEIGHTS
     w,dest = World(run, budget),Path(dest or SHIPPED_WEIGHTS['synthetic'])
     res = json.loads(Path(results).read_text()) if results else None
     tmp = _copy(w.root/'pipeline'); (tmp/'README.md').write_text(model_card(w, res))
+    if res: (tmp/'scorecard.json').write_text(json.dumps(res, indent=1))  # chapter 12 reads it from the package
     dest.parent.mkdir(parents=True, exist_ok=True); replace_folder(tmp, dest)
     return dest

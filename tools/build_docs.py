@@ -143,7 +143,9 @@ def for_nbconvert(nb):
         meta = {k:v for k,v in c.get('metadata', {}).items() if k != 'execution'}  # execnb's timings of the show_doc run
         cid = c.id if 'nb_idx_' in c and 'id' in c else f'nbdev-{len(cells)}'  # cells nbdev adds have random ids
         cell = nbformat.from_dict(dict(cell_type=c.cell_type, id=cid, metadata=meta, source=c.source))
-        if c.cell_type == 'markdown': cell.source = link_attrs(cell.source)
+        if c.cell_type == 'markdown':
+            cell.source = link_attrs(cell.source)
+            if c.get('attachments'): cell.attachments = nbformat.from_dict(dict(c.attachments))  # `attachment:` pictures: inlined by nbconvert
         if c.cell_type == 'code':
             cell.update(execution_count=None, outputs=nbformat.from_dict(list(c.get('outputs', []))))
             for o in cell.outputs:
