@@ -205,17 +205,17 @@ class World:
         "Make or adopt the run folder: writable, and either new, an emo-world run of this budget, or only the kept `stages/`."
         r,mark = self.root,self.root/'world.json'
         if r.exists() and not r.is_dir(): raise InputError(r, "is a file, not a run folder")
-        try:
-            self.stages.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=r): pass
-        except OSError as e: raise InputError(r, f"cannot write here ({e.strerror})") from None
         if mark.exists():
             try: budget = json.loads(mark.read_text())['budget']
             except (ValueError, KeyError, TypeError): raise InputError(mark, "is not an emo-world run record; delete it only if the folder is a run") from None
             if budget != self.budget: raise InputError('--budget', f"{r} is a run of --budget {budget}: continue it with that budget, or start another in a new folder")
-        elif others := sorted(p.name for p in r.iterdir() if p.name != 'stages'):
+        elif r.is_dir() and (others := sorted(p.name for p in r.iterdir() if p.name != 'stages')):
             raise InputError(r, f"holds files of its own ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), not an emo-world run: use a new or empty folder")
-        else:
+        try:
+            self.stages.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=r): pass
+        except OSError as e: raise InputError(r, f"cannot write here ({e.strerror})") from None
+        if not mark.exists():
             with atomic_path(mark) as t: Path(t).write_text(json.dumps(dict(budget=self.budget)))
 
     @property

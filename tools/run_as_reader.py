@@ -28,9 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_FILES = ['pyproject.toml', 'README.md', 'LICENSE', 'emo_repro']
-# Chapters that ran whole in under 3 minutes each on a 2-core CPU (without the cells the tests skip), measured with
-# this script; what the chapters not listed take is in benchmarks/results/reader_run.json once they have been run.
-QUICK = ['00_core', '02_head_speed', '03_face_locator', 'a1_presets', 'a9_docs_site', 'index']
+# Chapters that ran whole, every cell, in under 5 minutes each on a shared 2-core CPU (benchmarks/results/reader_run.json;
+# 10_inference took 19 minutes). Chapters not listed have not been measured this way yet.
+QUICK = ['index', '00_core', '02_head_speed', '03_face_locator', '04_reference_attention', '06_backbone', '08_synthetic',
+         'a1_presets', 'a4_face_tracking', 'a5_weight_loading', 'a9_docs_site']
 
 def sh(*cmd, **kw):
     "Run `cmd`, failing loudly with its output."
