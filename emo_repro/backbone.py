@@ -173,6 +173,3 @@ def checkpoint_in_context(bank:ConditionBank):
 def enable_gradient_checkpointing(self:EMOUNet, gradient_checkpointing_func=None):
     "Checkpoint diffusers' blocks, replaying each call's conditions during recomputation."
     ModelMixin.enable_gradient_checkpointing(self, gradient_checkpointing_func or checkpoint_in_context(self.bank))
-
-# %% ../nbs/06_backbone.ipynb #136f5902
-from . import loading as _loading # EMOUNet.from_sd15 and the weight loaders (appendix a5), which build on EMOUNet: imported last

@@ -26,6 +26,7 @@ from .face_locator import box_mask, union_box
 from .reference_attention import ReferenceFeatures
 from .layers import EMOContext, perturb_zero_init
 from .backbone import EMOUNet
+import emo_repro.loading # EMOUNet.from_sd15 (appendix a5)
 from .data import crop_frame, encode_frames, load_vae, square_crop
 from .video import FPS, write_video
 from .presets import NOISE_SCHEDULE, SD15_SOURCES, untrained_vae, untrained_wav2vec

@@ -25,13 +25,14 @@ from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_ide
 from .training import latents_to_frames
 from .world import HELD_OUT_SEED, SIZE, world_sound
 from .eval import COLUMNS, expression_features, frechet, psnr_ssim
+from .card import card_rows, print_card  # the card's rows, in a module of their own: chapter 11's model card uses them too
 
 # %% auto #0
 __all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',
            'generate', 'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error',
            'pearson', 'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed',
            'drift', 'clip_loss', 'condition_use', 'mean_ci', 'speed_gap', 'scorecard', 'save_strip', 'lip_report',
-           'sampler_sweep', 'fewest_steps', 'card_rows', 'eval_row', 'print_card']
+           'sampler_sweep', 'fewest_steps', 'eval_row']
 
 # %% ../nbs/12_scorecard.ipynb #14c07088
 @dataclass
@@ -360,39 +361,8 @@ def fewest_steps(rows:list, base=('ddim', 40), tol:float=0.05)->dict|None:
     ok = lambda r: (r['r'] >= b['r'] - tol * abs(b['r'])) and all(r[k] <= b[k] + tol * abs(b[k]) for k in ('colour_error', 'speed_error'))
     return min((r for r in rows if ok(r)), key=lambda r: r['steps'], default=None)
 
-# %% ../nbs/12_scorecard.ipynb #2c26e5f2
-def card_rows(res:dict)->list:
-    "The scorecard as (condition, measured, beside it, goal, met) rows."
-    L,S,F = res.get('lip_sync', {}),res.get('head_speed', {}),res.get('face_locator', {})
-    rows = []
-    if L: rows += [('lip sync r', L['r'], f"world {L['ceiling']:.2f}, its VAE round trip {L.get('vae_r', float('nan')):.2f}", '>= 0.85 of ceiling', L['r'] >= 0.85 * L['ceiling']),
-                   ('  driven by another clip\'s audio', L['other_audio_r'], 'r against the original audio', '<= 0.2', L['other_audio_r'] <= 0.2),
-                   ('face centre in the mask', L['centre_in_mask'], '', '>= 0.99', L['centre_in_mask'] >= 0.99),
-                   ('identity colour error', L['colour_error'], f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
-                   ('frame-to-frame change', L['change'], f"world {L['world_change']:.2f}", 'near the world', None)]
-    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}", 'near the VAE', None),
-                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}", 'near the VAE', None),
-                             ('E-FID, landmark variant', L['efid_landmarks'], f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
-    if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
-                   ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
-    if 'measured_slope' in S:
-        rows += [('head speed slope, measured / requested', S['measured_slope'], f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
-                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests', '> 0.3', S['zeroing_changes'] > 0.3)]
-    if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
-    if C := res.get('condition_use'):
-        rows += [(f"speed replaced{w}: loss grows, %", C[k], f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}", 'read, as the others', None)
-                 for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
-    for k,d in res.get('speed_gap', {}).get('directions', {}).items():
-        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'], f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
-    if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
-    if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
-    return rows
-
+# %% ../nbs/12_scorecard.ipynb #6a7fd2db
 def eval_row(res:dict)->dict:
     "The card's numbers in `emo-eval`'s columns (chapter 13); the metrics that need downloaded networks stay empty."
     L = res.get('lip_sync', {})
     return {c: L.get(c) for c in COLUMNS}
-
-def print_card(res:dict):
-    for name,v,beside,goal,met in card_rows(res):
-        print(f"{name:38s} {v:7.3f}   {beside:44s} goal {goal:20s} {'' if met is None else 'met' if met else 'NOT met'}")

@@ -24,6 +24,7 @@ from .video import read_video
 from .synthetic import syllable_sound, write_talking_head
 from .backbone import STAGE_GROUPS
 from .runs import TrainConfig, latest_checkpoint
+from .card import card_rows
 
 # %% auto #0
 __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'SPEED_STAGE',
@@ -376,7 +377,6 @@ def stage_summary(w:World)->list:
 # %% ../nbs/11_world.ipynb #6399c7c3
 def model_card(w:World, results:dict|None=None)->str:
     "The model card of the shipped synthetic-world model, from the run folder and the scorecard's results."
-    from emo_repro.scorecard import card_rows
     vae = json.loads((w.stages/'vae'/'training.json').read_text()) if (w.stages/'vae'/'training.json').exists() else {}
     steps = ', '.join(f"{k} {v['seconds'] / 60:.1f}" for k,v in w.done.items())  # the steps' own time: a run resumed days later counts no gap between
     missing = [k for k in STEPS if k not in w.done and k != 'pipeline']
