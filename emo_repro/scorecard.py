@@ -23,9 +23,9 @@ from .tracking import track_faces, head_pose, rotation_speed
 from .inference import EMOPipeline, scale_box
 from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame, synthetic_talking_head
 from .training import latents_to_frames
-from .world import HELD_OUT_SEED, SIZE, world_sound
+from .world import HELD_OUT_SEED, SIZE, world_sound, card_rows, print_card
 from .eval import COLUMNS, expression_features, frechet, psnr_ssim
-from .card import card_rows, print_card  # the card's rows, in a module of their own: chapter 11's model card uses them too
+
 
 # %% auto #0
 __all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',

@@ -24,7 +24,6 @@ from .video import read_video
 from .synthetic import syllable_sound, write_talking_head
 from .backbone import STAGE_GROUPS
 from .runs import TrainConfig, latest_checkpoint
-from .card import card_rows
 
 # %% auto #0
 __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'SPEED_STAGE',
@@ -32,7 +31,8 @@ __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', '
            'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae',
            'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'read_state', 'step_videos',
            'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate', 'file_sha256',
-           'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'model_card', 'ship']
+           'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'card_rows', 'print_card',
+           'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
 SIZE = preset('synthetic').training['resolution'] # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
@@ -373,6 +373,38 @@ def stage_summary(w:World)->list:
         rows.append(dict(name=name, steps=s['step'], batch=c['batch_size'], lr=c['lr'], trained=', '.join(trained),
                          final_loss=round(float(np.mean(h)), 4) if h else None))
     return rows
+
+# %% ../nbs/11_world.ipynb #fd63f43a
+def card_rows(res:dict)->list:
+    "The scorecard as (condition, measured, beside it, goal, met) rows."
+    L,S,F = res.get('lip_sync', {}),res.get('head_speed', {}),res.get('face_locator', {})
+    rows = []
+    if L: rows += [('lip sync r', L['r'], f"world {L['ceiling']:.2f}, its VAE round trip {L.get('vae_r', float('nan')):.2f}", '>= 0.85 of ceiling', L['r'] >= 0.85 * L['ceiling']),
+                   ('  driven by another clip\'s audio', L['other_audio_r'], 'r against the original audio', '<= 0.2', L['other_audio_r'] <= 0.2),
+                   ('face centre in the mask', L['centre_in_mask'], '', '>= 0.99', L['centre_in_mask'] >= 0.99),
+                   ('identity colour error', L['colour_error'], f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
+                   ('frame-to-frame change', L['change'], f"world {L['world_change']:.2f}", 'near the world', None)]
+    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}", 'near the VAE', None),
+                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}", 'near the VAE', None),
+                             ('E-FID, landmark variant', L['efid_landmarks'], f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
+    if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
+                   ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
+    if 'measured_slope' in S:
+        rows += [('head speed slope, measured / requested', S['measured_slope'], f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
+                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests', '> 0.3', S['zeroing_changes'] > 0.3)]
+    if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
+    if C := res.get('condition_use'):
+        rows += [(f"speed replaced{w}: loss grows, %", C[k], f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}", 'read, as the others', None)
+                 for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
+    for k,d in res.get('speed_gap', {}).get('directions', {}).items():
+        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'], f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
+    if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
+    if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
+    return rows
+
+def print_card(res:dict):
+    for name,v,beside,goal,met in card_rows(res):
+        print(f"{name:38s} {v:7.3f}   {beside:44s} goal {goal:20s} {'' if met is None else 'met' if met else 'NOT met'}")
 
 # %% ../nbs/11_world.ipynb #6399c7c3
 def model_card(w:World, results:dict|None=None)->str:
