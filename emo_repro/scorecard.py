@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from scipy.stats import spearmanr
+from scipy.stats import spearmanr, t as student
 from .core import NoFaceError, atomic_path
 from .audio import clip_windows
 from .data import encode_frames
@@ -254,7 +254,6 @@ def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), times
 # %% ../nbs/12_scorecard.ipynb #d08128e8
 def mean_ci(v)->tuple:
     "Mean of `v` and the half-width of its 95 % confidence interval (Student's t)."
-    from scipy.stats import t as student
     v = np.asarray(v, float); n = len(v)
     return float(v.mean()),float(student.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1 else float('nan')
 

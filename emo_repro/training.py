@@ -146,11 +146,11 @@ def make_optimizer(params:list, # parameters, or groups of them with their own `
     except ImportError: raise ImportError("use_8bit_adam needs bitsandbytes: pip install bitsandbytes") from None
     return bnb.optim.AdamW8bit(params, **kw)
 
-def lr_groups(model:nn.Module, unet:EMOUNet, cfg:TrainConfig)->list:
+def lr_groups(model:EMOTrainingModel, cfg:TrainConfig)->list:
     "The trainable parameters of `model`; with `cfg.speed_lr_scale` != 1, the speed layers in a group of their own at lr x scale."
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.speed_lr_scale == 1: return params
-    speed = {id(p) for p in unet.param_groups()['speed_layers'].values()}
+    speed = {id(p) for p in model.unet.param_groups()['speed_layers'].values()}
     groups = [dict(params=[p for p in params if id(p) not in speed]), dict(params=[p for p in params if id(p) in speed], lr=cfg.lr * cfg.speed_lr_scale)]
     return [g for g in groups if g['params']]
 
@@ -188,7 +188,7 @@ class EMOTrainer:
         if cfg.gradient_checkpointing: unet.enable_gradient_checkpointing()
         model = EMOTrainingModel(unet.train(), cfg.stage, cfg.trained_also())
         self.trained = [n for n,p in unet.named_parameters() if p.requires_grad]
-        opt = make_optimizer(lr_groups(model, unet, cfg), cfg)
+        opt = make_optimizer(lr_groups(model, cfg), cfg)
         sched = get_scheduler('constant_with_warmup', opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
         loader = torch.utils.data.DataLoader(dataset, cfg.micro_batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers)
         self.model,self.opt,self.sched,self.loader = acc.prepare(model, opt, sched, loader)

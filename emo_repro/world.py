@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/world.html.md"""
 
 # %% ../nbs/11_world.ipynb #a97a6562
 from __future__ import annotations
-import fcntl, json, os, shutil, subprocess, sys, tempfile, time
+import fcntl, hashlib, json, os, shutil, subprocess, sys, tempfile, time
 from multiprocessing import get_context
 from pathlib import Path
 import numpy as np
@@ -310,11 +310,7 @@ def relocate(w:World):
 VAE_WEIGHTS = 'diffusion_pytorch_model.safetensors'
 
 def file_sha256(f:Path)->str:
-    import hashlib
-    h = hashlib.sha256()
-    with open(f, 'rb') as fh:
-        for block in iter(lambda: fh.read(1 << 20), b''): h.update(block)
-    return h.hexdigest()
+    with open(f, 'rb') as fh: return hashlib.file_digest(fh, 'sha256').hexdigest()
 
 def restore_vae(w:World, source=None)->bool:
     "Put the kept VAE's weights back from the package's copy (`source`) when stages/vae keeps only their hash; True if copied."
