@@ -15,11 +15,12 @@ from transformers import Wav2Vec2Config, Wav2Vec2Model
 from .core import AudioError, frame_windows, pyav
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'load_audio', 'num_video_frames', 'conv_geometry', 'resample_to_frames', 'wave_stats', 'normalize_wave',
-           'AudioEncoder', 'audio_windows', 'TrackFeatures', 'clip_windows', 'AudioProjection']
+__all__ = ['SAMPLE_RATE', 'FPS', 'load_audio', 'num_video_frames', 'conv_geometry', 'resample_to_frames', 'wave_stats',
+           'normalize_wave', 'AudioEncoder', 'audio_windows', 'TrackFeatures', 'clip_windows', 'AudioProjection']
 
 # %% ../nbs/01_audio.ipynb #e6d53dc7
 SAMPLE_RATE = 16000 # wav2vec2 was trained on 16 kHz audio
+FPS = 25 # EMO's video frame rate: wav2vec features are resampled to it
 
 def load_audio(path, # any file PyAV decodes: wav, mp3, m4a, flac, or a video with sound
                sr:int=SAMPLE_RATE, # output sample rate
@@ -42,7 +43,7 @@ def load_audio(path, # any file PyAV decodes: wav, mp3, m4a, flac, or a video wi
 # %% ../nbs/01_audio.ipynb #07e99e7c
 def num_video_frames(num_samples:int, # audio length in samples
                      sr:int=SAMPLE_RATE, # audio sample rate
-                     fps:float=25, # video frame rate
+                     fps:float=FPS, # video frame rate
                     )->int:
     "Number of video frames spanning `num_samples` of audio: round(duration * fps)."
     return round(num_samples * fps / sr)
@@ -141,7 +142,7 @@ class TrackFeatures:
                  read, # read(start, stop) -> the track's float32 samples start ... stop-1 at 16 kHz
                  num_frames:int, # T, video frames the track spans
                  stats:tuple, # (mean, std) of the whole track: `wave_stats`
-                 fps:float=25, # video frame rate
+                 fps:float=FPS, # video frame rate
                  chunk:float=10., # seconds of the track per wav2vec2 call
                  context:float=2.): # seconds heard either side of a chunk
         self.encoder,self.read,self.T,self.stats,self.fps = encoder,read,num_frames,stats,fps
@@ -152,7 +153,7 @@ class TrackFeatures:
     def sample(self, t:int)->int: return round(t * SAMPLE_RATE / self.fps) # first sample of frame t
 
     @classmethod
-    def from_wave(cls, encoder:AudioEncoder, wave, num_frames:int, fps:float=25, **kwargs)->TrackFeatures:
+    def from_wave(cls, encoder:AudioEncoder, wave, num_frames:int, fps:float=FPS, **kwargs)->TrackFeatures:
         "Features of a waveform in memory, cut or zero-padded to exactly `num_frames` frames' worth of samples."
         n = round(num_frames * SAMPLE_RATE / fps); wave = np.asarray(wave, np.float32)[:n]
         wave = np.pad(wave, (0, n - len(wave)))

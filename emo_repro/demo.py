@@ -13,7 +13,7 @@ import av
 from PIL import Image, UnidentifiedImageError
 from fastcore.script import call_parse, CliError
 from .core import EMOError, InputError, AudioError, ImageError, asset
-from .inference import FEW_STEPS, SAMPLERS, load_pipeline
+from .inference import FEW_STEPS, GUIDANCE, MAX_IMAGE_PIXELS, PAPER_STEPS, SAMPLERS, load_pipeline
 
 # %% auto #0
 __all__ = ['QUEUE', 'bundled_inputs', 'error_line', 'UploadLimits', 'check_portrait', 'check_sound', 'make_video', 'demo_app',
@@ -35,7 +35,7 @@ def error_line(e:Exception, names:dict)->str:
 class UploadLimits:
     "What the page accepts from an upload, checked before Gradio or the model reads it."
     max_bytes:int=50 * 2**20    # per file
-    max_pixels:int=40_000_000   # width x height of the portrait: a 40-megapixel photo
+    max_pixels:int=MAX_IMAGE_PIXELS   # width x height of the portrait: emo-generate's limit, 40 megapixels
     max_seconds:float=60.       # length of the sound track, and so of the video: one request holds the only worker meanwhile
 
     def __post_init__(self):
@@ -71,7 +71,7 @@ def check_sound(path, limits:UploadLimits=UploadLimits())->None:
     if secs > limits.max_seconds: raise AudioError(path, f"is {secs:.0f} s long; this page makes videos of up to {limits.max_seconds:g} s (emo-demo --max-seconds)")
 
 # %% ../nbs/14_demo.ipynb #61b3cc10
-def make_video(pipe, image, audio, out_dir, speed:float=1.0, steps:int=40, seed:int=0, sampler:str='ddim', guidance:float=3.5)->Path:
+def make_video(pipe, image, audio, out_dir, speed:float=1.0, steps:int=PAPER_STEPS, seed:int=0, sampler:str='ddim', guidance:float=GUIDANCE)->Path:
     "The pipeline on the page's inputs, into a fresh MP4 in `out_dir` (written atomically: a failed request leaves nothing there)."
     out = Path(out_dir)/f'emo-{uuid.uuid4().hex[:12]}.mp4'
     return pipe(image, audio, out, num_inference_steps=int(steps), guidance_scale=float(guidance), speed=float(speed), seed=int(seed), sampler=sampler).path
@@ -137,7 +137,7 @@ def demo_app(pipe, # an EMOPipeline (chapter 10)
                 image = _checked(gr.Image, 'portrait', _file(check_portrait, limits))(value=str(portrait), type='filepath', image_mode=None, label='Portrait', elem_id='portrait')
                 audio = _checked(gr.Audio, 'audio', _file(check_sound, limits))(value=str(speech), type='filepath', label='Speech or singing', elem_id='audio')
                 speed = _checked(gr.Slider, 'speed', _number(lo, hi))(lo, hi, value=1.0, step=0.25, label='Head speed (degrees per frame)', elem_id='speed')
-                steps = _checked(gr.Slider, 'steps', _number(1, 100, whole=True))(1, 100, value=40, step=1, label=f'Sampler steps per clip (the paper: 40; {FEW_STEPS[1]} nearly as good)', elem_id='steps')
+                steps = _checked(gr.Slider, 'steps', _number(1, 100, whole=True))(1, 100, value=PAPER_STEPS, step=1, label=f'Sampler steps per clip (the paper: {PAPER_STEPS}; {FEW_STEPS[1]} nearly as good)', elem_id='steps')
                 seed = _checked(gr.Number, 'seed', _number(0, 2**63 - 1, whole=True))(value=0, precision=0, minimum=0, label='Seed', elem_id='seed')
                 sampler = _checked(gr.Dropdown, 'sampler')(list(SAMPLERS), value='ddim', label='Sampler (ddim: the paper; dpmpp: DPM-Solver++; unipc)', elem_id='sampler')
                 go = gr.Button('Generate', variant='primary', elem_id='generate')

@@ -6,7 +6,8 @@ Docs: https://emo-repro.github.io/emo_repro/inference.html.md"""
 
 # %% ../nbs/10_inference.ipynb #4bad19c1
 from __future__ import annotations
-import math, os
+import math, os, re, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
@@ -33,20 +34,41 @@ from .presets import NOISE_SCHEDULE, SD15_SOURCES, untrained_vae, untrained_wav2
 from .runs import model_folder, checkpoint_config, read_train_state, build_vae, build_audio_encoder
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'FEW_STEPS', 'SHIPPED_WEIGHTS', 'OPTIONS', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
+__all__ = ['MAX_IMAGE_PIXELS', 'CLIP_LENGTH', 'MOTION_FRAMES', 'PAPER_STEPS', 'GUIDANCE', 'SAMPLERS', 'FEW_STEPS',
+           'SHIPPED_WEIGHTS', 'OPTIONS', 'open_image', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
            'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'decode_clip', 'to_host', 'mp4_audio', 'check_output',
            'load_weights', 'shipped_pipeline', 'load_pipeline', 'emo_generate']
+
+# %% ../nbs/10_inference.ipynb #0fdaf5b2
+MAX_IMAGE_PIXELS = 40_000_000 # width x height a portrait may have: a 40-MP photo, 120 MB as RGB; the face crop needs far fewer
+
+def _too_many(path, pixels:str)->ImageError: return ImageError(path, f"{pixels} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:g} MP a portrait may have")
+
+@contextmanager
+def open_image(path, # image file
+              ):
+    "`Image.open(path)`, header read, pixels not: `ImageError` if it is empty, not an image, over `MAX_IMAGE_PIXELS`, or fails to decode in the block."
+    try:
+        if os.path.getsize(path) == 0: raise ImageError(path, "is empty (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter('error', Image.DecompressionBombWarning)  # Pillow's alarm from 89 MP: refused, not printed
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_IMAGE_PIXELS: raise _too_many(path, f"{im.width}x{im.height}")
+                yield im
+    except InputError: raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # raised in Image.open, which gives only the pixel count
+        n = re.search(r'\((\d+) pixels\)', str(e)); raise _too_many(path, f"{int(n[1]):,}" if n else "so many") from None
+    except UnidentifiedImageError: raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
+    except (OSError, ValueError, SyntaxError) as e: raise ImageError(path, f"cannot read image ({getattr(e, 'strerror', None) or e})") from None
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
               )->np.ndarray: # uint8 RGB (H, W, 3)
-    "Read an image as RGB, honouring its EXIF orientation; `ImageError` if it cannot be read."
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'): im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))  # 16 bits to 8
-            return np.asarray(im.convert('RGB'))
-    except (UnidentifiedImageError, OSError) as e: raise ImageError(path, f'cannot read image ({e})') from None
+    "Read an image as RGB, honouring its EXIF orientation; `ImageError` (from `open_image`) if it cannot be used."
+    with open_image(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'): im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))  # 16 bits to 8
+        return np.asarray(im.convert('RGB'))
 
 # %% ../nbs/10_inference.ipynb #14ee0384
 def _detect_face(image:np.ndarray)->np.ndarray|None:
@@ -89,6 +111,9 @@ def face_crop(image:np.ndarray, # uint8 RGB (H, W, 3), any size and aspect ratio
     return np.array(crop_frame(image, crop, size)),box.clip(0, size).astype(np.float32)
 
 # %% ../nbs/10_inference.ipynb #8475a0a2
+CLIP_LENGTH,MOTION_FRAMES = 12,4 # f, frames per clip, and n, frames carried from one clip to the next: what the temporal layers train on
+PAPER_STEPS,GUIDANCE = 40,3.5 # the paper's sampling: DDIM steps per clip and classifier-free guidance scale
+
 @dataclass(frozen=True)
 class Clip:
     "One clip of a video: it generates frames `start` … `start+f-1`, keeps the first `keep`, continues from `motion`."
@@ -97,8 +122,8 @@ class Clip:
     motion:range # frames of the previous clip it is conditioned on (empty for the first clip)
 
 def clip_schedule(num_frames:int, # T, frames of the video
-                  clip_length:int=12, # f, frames per clip
-                  motion_frames:int=4, # n, frames carried from one clip to the next
+                  clip_length:int=CLIP_LENGTH, # f, frames per clip
+                  motion_frames:int=MOTION_FRAMES, # n, frames carried from one clip to the next
                  )->list: # of `Clip`
     "The clips that make a `num_frames`-frame video, in order."
     if num_frames < 1: raise ValueError(f"a video needs at least one frame, not {num_frames}")
@@ -111,8 +136,8 @@ class EMOPipeline(DiffusionPipeline):
     "EMO inference: a portrait and a sound track in, a talking-head video out."
     def __init__(self, vae:AutoencoderKL, unet:EMOUNet, wav2vec:Wav2Vec2Model,
                  feature_extractor:Wav2Vec2FeatureExtractor, scheduler:DDIMScheduler,
-                 clip_length:int=12, # f: frames per clip the temporal layers were trained on
-                 motion_frames:int=4, # n: motion frames they were trained with
+                 clip_length:int=CLIP_LENGTH, # f: frames per clip the temporal layers were trained on
+                 motion_frames:int=MOTION_FRAMES, # n: motion frames they were trained with
                  crop_scale:float=1.8, # crop side / a single face box's longer side, as in the training data
                  mask_scale=(1., 1.)): # (x, y) growth of a clip's union of face boxes over one box, as in the training data
         super().__init__()
@@ -130,8 +155,8 @@ class EMOPipeline(DiffusionPipeline):
                  audio, # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's rate)
                  output_path=None, # write an MP4 (H.264 + AAC, the input audio) here, frame by frame as clips are made
                  fps:int=FPS, # video frame rate (EMO is trained at 25)
-                 num_inference_steps:int=40, # DDIM steps per clip (paper: 40)
-                 guidance_scale:float=3.5, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
+                 num_inference_steps:int=PAPER_STEPS, # DDIM steps per clip (paper: 40)
+                 guidance_scale:float=GUIDANCE, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
                  speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
                  face_box=None, # xyxy face box in `image` pixels; None: detected
                  seed:int=0, # same seed, same video
@@ -314,7 +339,7 @@ def to_host(t:torch.Tensor): # returns a function that gives `t` as a numpy arra
 def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3) uint8
                    face_box:np.ndarray, # (4,) xyxy in crop pixels
                    audio:TrackFeatures, # the sound track's features, T = len(audio) frames
-                   num_inference_steps:int=40, guidance_scale:float=3.5, speed:float=1.0, seed:int=0,
+                   num_inference_steps:int=PAPER_STEPS, guidance_scale:float=GUIDANCE, speed:float=1.0, seed:int=0,
                    clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1, sampler:str='ddim'):
     "Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the previous one's last `motion_frames`."
     f,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
@@ -468,11 +493,11 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
                  audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
                  out:str='emo.mp4', # MP4 to write (H.264 + AAC)
                  weights:str='synthetic', # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or emo-train run/checkpoint
-                 steps:int=40, # sampler steps per clip
+                 steps:int=PAPER_STEPS, # sampler steps per clip
                  sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
                  speed:float=1.0, # head rotation speed, degrees per frame
                  seed:int=0, # same seed, same video
-                 guidance:float=3.5, # classifier-free guidance scale (1 = off)
+                 guidance:float=GUIDANCE, # classifier-free guidance scale (1 = off)
                  device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
                  compile:bool=False, # torch.compile the denoising step (worth it on a GPU; the first clip pays the compiling)
                  fast:bool=False, # the few-step preset FEW_STEPS (UniPC, 10 steps) instead of --sampler and --steps
@@ -481,6 +506,9 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
     try:
         av = pyav()  # the MP4 needs it: without it, the one-line error below
         check_output(out)  # before the weights load
+        if image:
+            with open_image(image): pass  # the portrait's header too
+        if audio: load_audio(audio)  # and the sound: a bad file is named before the weights load
         pipe = load_pipeline(weights, device)
         if compile: pipe.compile()
         if fast: sampler,steps = FEW_STEPS

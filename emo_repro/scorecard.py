@@ -23,7 +23,7 @@ from .tracking import track_faces, head_pose, rotation_speed
 from .inference import EMOPipeline, scale_box
 from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame, synthetic_talking_head
 from .training import latents_to_frames
-from .world import HELD_OUT_SEED, SIZE, world_sound, card_rows, print_card
+from .world import HELD_OUT_SEED, MAX_ROLL, SIZE, world_sound, card_rows, print_card
 from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 
 
@@ -55,7 +55,7 @@ def held_out_sound(i:int, seconds:float)->np.ndarray:
 
 def world_video(person:Person, wave:np.ndarray, speed:float, seed:int=0)->np.ndarray:
     "The world's own rendering of `person` saying `wave` at `speed` (T, SIZE, SIZE, 3)."
-    return synthetic_talking_head(person.identity, wave, speed, SIZE, np.random.default_rng((HELD_OUT_SEED, 20_000 + seed)))[0]
+    return synthetic_talking_head(person.identity, wave, speed, SIZE, np.random.default_rng((HELD_OUT_SEED, 20_000 + seed)), MAX_ROLL)[0]
 
 # %% ../nbs/12_scorecard.ipynb #68fa0293
 STEPS = 10 # DDIM steps of every scorecard video: the paper's 40 would make the card 4x longer on a CPU (the number of steps is measured in the fast-inference work)

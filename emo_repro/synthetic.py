@@ -166,10 +166,11 @@ def synthetic_talking_head(p:Identity, # the person
                            speed:float, # roll speed, degrees per frame
                            size:int, # frame side in pixels
                            rng:np.random.Generator, # draws the roll phase and the wandering
+                           max_roll:float=15., # the roll swings between ±max_roll degrees
                           )->tuple: # frames uint8 (T, size, size, 3), ground truth dict
     "Frames of `p` saying `wave` while rolling its head at `speed`, and their ground truth."
     T = len(wave) // SAMPLES_PER_FRAME
-    mouth,roll,centre = mouth_from_audio(wave, T),roll_path(T, speed, rng),centre_path(T, size, rng)
+    mouth,roll,centre = mouth_from_audio(wave, T),roll_path(T, speed, rng, max_roll),centre_path(T, size, rng)
     frames = np.stack([render_frame(p, *a, size) for a in zip(mouth, roll, centre)])
     truth = dict(mouth=mouth, roll=roll.astype(np.float32), speed=speed_of_roll(roll).astype(np.float32),
                  centre=centre.astype(np.float32), box=np.stack([face_box(p, r, c, size) for r,c in zip(roll, centre)]))
@@ -197,22 +198,23 @@ def write_talking_head(path, # the .mp4 to write; the truth goes beside it as .t
                        rng:np.random.Generator, # draws the person, the sound (unless `sound` does) and the motion
                        seconds:float, size:int, speed:float|None=None, max_speed:float=3.0,
                        sound=half_speech, # (seconds, rng) -> (wave, kind)
+                       max_roll:float=15., # the roll swings between ±max_roll degrees
                       )->Path:
     "One synthetic talking head and its ground truth, written atomically."
     p = random_identity(rng)
     wave,kind = sound(seconds, rng)
     speed = float(rng.uniform(0, max_speed)) if speed is None else speed
-    frames,truth = synthetic_talking_head(p, wave, speed, size, rng)
+    frames,truth = synthetic_talking_head(p, wave, speed, size, rng, max_roll)
     path = write_video(path, frames, audio=wave, crf=6)  # near-lossless: see below
     with atomic_path(path.with_suffix('.truth.npz')) as t:
-        np.savez(t, **truth, target_speed=speed, audio=np.array(kind), identity=np.array(json.dumps(asdict(p))))
+        np.savez(t, **truth, target_speed=speed, max_roll=max_roll, audio=np.array(kind), identity=np.array(json.dumps(asdict(p))))
     return path
 
 def load_truth(video)->dict:
-    "The ground truth saved beside a synthetic video: mouth, roll, speed, centre, box per frame; target_speed, audio, identity."
+    "The ground truth saved beside a synthetic video: mouth, roll, speed, centre, box per frame; target_speed, max_roll, audio, identity."
     with np.load(Path(video).with_suffix('.truth.npz')) as z: t = {k: z[k] for k in z.files}
     p = {k: tuple(v) if isinstance(v, list) else v for k,v in json.loads(str(t['identity'])).items()}  # colours back to tuples
-    return {**t, 'target_speed': float(t['target_speed']), 'audio': str(t['audio']), 'identity': Identity(**p)}
+    return {**t, 'target_speed': float(t['target_speed']), 'max_roll': float(t.get('max_roll', 15.)), 'audio': str(t['audio']), 'identity': Identity(**p)}
 
 # %% ../nbs/08_synthetic.ipynb #e812035f
 def lip_gap(landmarks:np.ndarray)->np.ndarray:

@@ -12,14 +12,14 @@ from fractions import Fraction
 from pathlib import Path
 import numpy as np
 from .core import VideoError, atomic_path, pyav
-from .audio import SAMPLE_RATE, load_audio
+from .audio import FPS, SAMPLE_RATE, load_audio
 
 # %% auto #0
-__all__ = ['FPS', 'VIDEO_EXTS', 'X264_OPTIONS', 'SAMPLES_PER_FRAME', 'write_video', 'iter_frames', 'read_video', 'video_audio',
+__all__ = ['VIDEO_EXTS', 'X264_OPTIONS', 'SAMPLES_PER_FRAME', 'write_video', 'iter_frames', 'read_video', 'video_audio',
            'write_wav', 'read_wav']
 
 # %% ../nbs/a6_video_io.ipynb #acf49984
-FPS = 25 # EMO's video frame rate: wav2vec features are resampled to it
+# FPS, EMO's 25 frames a second, is the audio chapter's: wav2vec features are resampled to it
 VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm')
 
 # %% ../nbs/a6_video_io.ipynb #d056d39e

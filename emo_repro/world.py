@@ -16,6 +16,7 @@ from diffusers import AutoencoderKL
 from fastcore.script import call_parse, CliError
 from safetensors.torch import load_file, save_file
 from transformers import Wav2Vec2FeatureExtractor
+from tqdm.auto import tqdm
 from .core import EMOError, InputError, asset, atomic_path
 from .audio import SAMPLE_RATE, load_audio
 from .presets import preset, untrained_vae, untrained_wav2vec
@@ -26,18 +27,19 @@ from .backbone import STAGE_GROUPS
 from .runs import TrainConfig, latest_checkpoint
 
 # %% auto #0
-__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES', 'SPEED_STAGE',
-           'STAGE_SETTINGS', 'BUDGETS', 'VAE_WEIGHTS', 'speech_piece', 'world_sound', 'make_world', 'world_frames',
-           'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state', 'train_vae',
-           'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'read_state', 'step_videos',
-           'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate', 'file_sha256',
-           'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'card_rows', 'print_card',
-           'model_card', 'ship']
+__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'MAX_ROLL', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES',
+           'SPEED_STAGE', 'STAGE_SETTINGS', 'BUDGETS', 'VAE_WEIGHTS', 'speech_piece', 'world_sound', 'make_world',
+           'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state',
+           'train_vae', 'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'read_state',
+           'step_videos', 'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate',
+           'file_sha256', 'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'card_rows',
+           'print_card', 'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
 SIZE = preset('synthetic').training['resolution'] # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
 SPEECH_SPLIT = 0.7 # the bundled speech's first 70 % is heard in training, the rest only by the scorecard
 MAX_SPEED = 3.5 # training head speeds are spread over [0, MAX_SPEED) degrees per frame
+MAX_ROLL = 15. # heads roll between ±MAX_ROLL degrees (chapter 08's max_roll; a world at 40 is measured below)
 TRAIN_SEED,HELD_OUT_SEED = 0,1 # video i draws its person from seeds (TRAIN_SEED, i); scorecard people from (HELD_OUT_SEED, i)
 
 def speech_piece(seconds:float, rng:np.random.Generator, held_out:bool=False)->np.ndarray:
@@ -60,7 +62,7 @@ def world_sound(seconds:float, rng:np.random.Generator, held_out:bool=False)->tu
 def _world_video(job):
     path,seed,seconds,size,speed,held_out = job
     if not Path(path).exists():
-        write_talking_head(path, np.random.default_rng(seed), seconds, size, speed, sound=lambda s, rng: world_sound(s, rng, held_out))
+        write_talking_head(path, np.random.default_rng(seed), seconds, size, speed, sound=lambda s, rng: world_sound(s, rng, held_out), max_roll=MAX_ROLL)
     return Path(path)
 
 def make_world(out_dir, # folder for world_000.mp4 and its .truth.npz, ...
@@ -345,15 +347,17 @@ def emo_world(out:str='world', # run folder; a re-run continues where the last o
              ):
     "Train EMO in the synthetic world from nothing: videos, emo-preprocess, VAE, stages 1-3, the stage-3 ablation, the pipeline."
     try:
+        if until is not None and until not in STEPS: raise InputError('--until', f"{until!r} is none of {', '.join(STEPS)}")  # before the folder is made
         w = World(out, budget, procs).lock()
-        if until is not None and until not in STEPS: raise InputError('--until', f"{until!r} is none of {', '.join(STEPS)}")
         if restore_vae(w): w.log("stages/vae: its weights copied from the package's synthetic model (the same file, checked by its hash)")
         relocate(w)
-        for step in STEPS[:STEPS.index(until) + 1 if until else None]:
-            if w.finished(step): continue
-            t = time.time(); w.log(f"{step} ...", flush=True)
-            run_step(w, step); w.mark(step, time.time() - t)
-            w.log(f"{step} done in {time.time() - t:.0f} s", flush=True)
+        todo = [s for s in STEPS[:STEPS.index(until) + 1 if until else None] if not w.finished(s)]
+        # one line; TQDM_DISABLE=1 silences it
+        with tqdm(total=len(todo), desc='emo-world', unit='step', dynamic_ncols=True) as bar:
+            for step in todo:
+                t = time.time(); bar.set_postfix_str(step)
+                run_step(w, step); w.mark(step, time.time() - t); bar.update()
+                bar.write(f"{step} done in {time.time() - t:.0f} s")
     except EMOError as e: raise CliError(str(e)) from None
     return w
 

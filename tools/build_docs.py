@@ -7,13 +7,17 @@ nbdev's own processors (the list `nbdev-docs` runs, `FilterDefaults`), so `#| hi
 template, inside a site header and the list of chapters (tools/docs_template/). Pages show the notebooks'
 stored outputs: nothing is run but what `show_doc` needs, the exported cells.
 
+The site needs no network: equations are written as MathML (latex2mathml), mermaid diagrams as SVG (mermaidx
+runs mermaid itself, at build time), and Pagefind indexes the pages for the search box in the header. Each page
+has its contents (its `##` and `###` headings) and links to the chapters before and after it.
+
     python tools/build_docs.py [--out _site] [--nbs nbs] [--workers N]
 
 Pages are named as on the Quarto site (nbdev's `nbpath2html`: `07_data.ipynb` -> `data.html`), so links
 carry over. The site is written to a temporary folder beside `--out` and renamed into place only when every
 page is built: a failed build leaves the previous site as it was, and names each broken notebook in one line.
 """
-import argparse, os, re, shutil, sys, tempfile, time, warnings
+import argparse, os, re, shutil, subprocess, sys, tempfile, time, warnings
 from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from pathlib import Path
@@ -133,6 +137,14 @@ def link_attrs(md:str)->str:
         return f'<a href="{m[2]}"{attrs}' + (f' class="{cls}"' if cls else '') + f'>{m[1]}</a>'
     return _re_link_attrs.sub(a, md)
 
+def only_imports(cell)->bool:
+    "Is `cell` exported code that only imports?"
+    import ast
+    if not {'export', 'exports', 'exporti'} & cell.get('directives_', {}).keys(): return False
+    try: body = ast.parse(cell.source).body
+    except SyntaxError: return False
+    return bool(body) and all(isinstance(o, (ast.Import, ast.ImportFrom)) for o in body)
+
 def for_nbconvert(nb):
     "The processed `nb` as a plain nbformat 4 notebook: options applied, frontmatter (shown by the page header) out."
     import nbformat
@@ -151,6 +163,7 @@ def for_nbconvert(nb):
             for o in cell.outputs:
                 if 'text/markdown' in o.get('data', {}): o.data['text/markdown'] = link_attrs(''.join(o.data['text/markdown']))
             if not apply_options(cell): continue
+            if only_imports(c): cell.metadata['imports'] = True  # folded on the page (the template): the lesson comes first
         cells.append(cell)
     return rejoin_lines(nbformat.v4.new_notebook(cells=cells, metadata=dict(nb.metadata)))  # nbconvert's filters want strings
 
@@ -161,14 +174,42 @@ def exporter():
     "nbconvert's HTML exporter with the site's template (tools/docs_template: JupyterLab's, inside the site)."
     from jinja2 import pass_context
     from nbconvert import HTMLExporter
+    from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+    class SiteRenderer(IPythonRenderer):
+        "nbconvert's markdown renderer, with equations as MathML and mermaid diagrams as SVG, made here."
+        def __init__(self, rendering, **kw): super().__init__(**kw); self.rendering = rendering
+        def block_math(self, body): return mathml(body, 'block', self.rendering) or super().block_math(body)
+        def inline_math(self, body): return mathml(body, 'inline', self.rendering) or super().inline_math(body)
+        def latex_environment(self, name, body):
+            return mathml(f'\\begin{{{name}}}{body}\\end{{{name}}}', 'block', self.rendering) or super().latex_environment(name, body)
+        def block_mermaidjs(self, code): return diagram(code, self.rendering) or super().block_mermaidjs(code)
     class SiteExporter(HTMLExporter):
-        links = None  # the `Links` of the page being rendered
+        rendering = None  # the `Rendering` of the page being rendered
         @pass_context
         def markdown2html(self, context, source):
-            "Markdown (cells, and outputs such as show_doc's) as nbconvert renders it, with `fix_markdown` applied."
-            return fix_markdown(super().markdown2html(context, source), self.links)
+            "Markdown (cells, and outputs such as show_doc's) as nbconvert renders it, through `SiteRenderer`, then `fix_markdown`."
+            r = SiteRenderer(self.rendering, escape=False, attachments=context.get('cell', {}).get('attachments', {}),
+                             anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+            return fix_markdown(MarkdownWithMath(renderer=r).render(source), self.rendering)
     return SiteExporter(template_name=TEMPLATE.name, extra_template_basedirs=[str(TEMPLATE.parent)],
                         exclude_input_prompt=True, exclude_output_prompt=True)
+
+def mathml(tex:str, display:str, rendering)->str:
+    "The equation `tex` as MathML, which browsers draw themselves; '' (and a problem of the `rendering`) if it cannot be."
+    from latex2mathml.converter import convert
+    try: m = convert(tex, display=display)
+    except Exception as e: m,why = '',f'{type(e).__name__} {one_line(e)}'.strip()
+    else: why = ', '.join(re.findall(r'>(\\[A-Za-z]+)<', m))  # a command latex2mathml does not know stays as text
+    if why: rendering.problems.append(f'equation ${tex.strip()}$: {why}'); return ''
+    return m
+
+def diagram(code:str, rendering)->str:
+    "The mermaid diagram `code` drawn as SVG by mermaid itself (mermaidx runs it here); '' (and a problem of the `rendering`) if it cannot be."
+    import mermaidx
+    try: svg = mermaidx.render(code).svg()
+    except Exception as e: rendering.problems.append(f'diagram: {type(e).__name__}: {one_line(e)}'); return ''
+    rendering.diagrams += 1  # mermaidx names every SVG `my-svg`, its style rules too: two on a page must not share a name
+    return f'<div class="diagram">{svg.replace("my-svg", f"diagram-{rendering.diagrams}")}</div>'
 
 def pandoc_id(text:str, seen:dict)->str:
     "A heading's id as pandoc makes it, so Quarto's anchors (and nbdev's links to show_doc headings) hold here too."
@@ -179,13 +220,13 @@ def pandoc_id(text:str, seen:dict)->str:
 
 _re_scheme = re.compile(r'^([a-z][a-z0-9+.-]*:|//|/)', re.I)
 
-class Links:
-    "Points a page's links and images at the site: chapters' `.ipynb` at their pages, local files copied along."
+class Rendering:
+    "What rendering one page gathers: its links and images pointed at the site, local files to copy, headings, problems."
     def __init__(self, page:dict, pages:list, site:dict):
         self.nb_dir,self.site = Path(page['nb']).parent.resolve(),site
         self.by_nb = {Path(p['nb']).resolve(): p['href'] for p in pages}
         self.hrefs = {p['href'] for p in pages}
-        self.problems,self.files,self.ids = [],set(),{}
+        self.problems,self.files,self.ids,self.contents,self.diagrams = [],set(),{},[],0
 
     def href(self, href:str)->str:
         "`href` as the site page should have it."
@@ -217,27 +258,31 @@ class Links:
         if _re_scheme.match(src): return src
         return self.local(src, src, (self.nb_dir/unquote(src)).resolve(), 'image')
 
-def fix_markdown(html:str, links:Links)->str:
-    "Rendered markdown with headings' ids as pandoc's, links at the site's pages, local images copied along."
+def fix_markdown(html:str, rendering:Rendering)->str:
+    "Rendered markdown with headings' ids as pandoc's (`##` and `###` into the page's contents), links at the site's pages, local images copied along."
     if not re.search(r'<(h[1-6]|a|img)\b', html): return html
     from bs4 import BeautifulSoup
     soup = BeautifulSoup(html, 'html.parser', multi_valued_attributes=None)  # class lists: slower, and not needed
     for h in soup.find_all(re.compile('^h[1-6]$'), id=True):  # nbconvert's own ids keep case and punctuation
-        h['id'] = pandoc_id(h.get_text().rstrip('¶'), links.ids)
+        text = h.get_text().rstrip('¶').strip()
+        h['id'] = pandoc_id(text, rendering.ids)
         if (a := h.find('a', class_='anchor-link')): a['href'] = '#'+h['id']
-    for a in soup.find_all('a', href=True): a['href'] = links.href(a['href'])
-    for img in soup.find_all('img', src=True): img['src'] = links.src(img['src'])
+        if h.name in ('h2', 'h3'): rendering.contents.append(dict(level=int(h.name[1]), id=h['id'], text=text))
+    for a in soup.find_all('a', href=True): a['href'] = rendering.href(a['href'])
+    for img in soup.find_all('img', src=True): img['src'] = rendering.src(img['src'])
     return str(soup)
 
 def build_page(page:dict, pages:list, site:dict, out:str)->tuple:
     "Write `page`'s HTML into `out`; return (problems, local files it uses, relative to nbs/)."
     nb = for_nbconvert(process(read(Path(page['nb']))))
     nb.metadata['title'] = re.sub('`', '', page['title']) + ('' if page['href'] == 'index.html' else f" – {site['name']}")
-    resources = dict(site=dict(site, pages=pages, page=page), metadata=dict(name=Path(page['nb']).stem))
-    exp = exporter(); exp.links = links = Links(page, pages, site)
+    exp = exporter(); exp.rendering = r = Rendering(page, pages, site)
+    i = pages.index(page); prev,next_ = pages[i-1] if i else None, pages[i+1] if i+1 < len(pages) else None
+    contents = lambda: r.contents  # gathered while the page renders; a function, as nbconvert renders a deep copy of `resources`
+    resources = dict(site=dict(site, pages=pages, page=page, prev=prev, next=next_, contents=contents), metadata=dict(name=Path(page['nb']).stem))
     html,_ = exp.from_notebook_node(nb, resources=resources)
     (Path(out)/page['href']).write_text(html, encoding='utf-8')
-    return links.problems, sorted(links.files)
+    return r.problems, sorted(r.files)
 
 def _build_page(args)->tuple:
     "`build_page` in a worker: (error line or None, problems, files)."
@@ -269,6 +314,14 @@ def write_assets(out:Path, nbs:Path, files:set):
     for f in sorted(files):
         (out/f).parent.mkdir(parents=True, exist_ok=True); shutil.copy(nbs/f, out/f)
 
+def index_search(site:Path)->str:
+    "Index the pages for the search box (Pagefind writes its index and scripts into site/pagefind/); an error line, or ''."
+    r = subprocess.run([sys.executable, '-m', 'pagefind', '--site', str(site), '--exclude-selectors', 'a.anchor-link'],  # headings' ¶
+                       capture_output=True, text=True)
+    if r.returncode == 0: return ''
+    err = [l for l in (r.stderr+r.stdout).splitlines() if l.strip()]
+    return f"search index (pagefind): {err[-1] if err else f'exit status {r.returncode}'}"
+
 def swap_in(tmp:Path, out:Path):
     "Put the finished site at `out`, only now moving the old one away."
     old = out.with_name(f'.{out.name}.old-{os.getpid()}')
@@ -299,6 +352,7 @@ def build(nbs:Path, out:Path, workers:int)->int:
         for p,(_,problems,_) in zip(pages, results):
             for o in problems: print(f"warning: {p['rel']}: {o}", file=sys.stderr)
         write_assets(tmp, nbs, {f for _,_,fs in results for f in fs})
+        if (e := index_search(tmp)): print(f'{e}\nno site written', file=sys.stderr); return 1
         swap_in(tmp, out)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     print(f'built {len(pages)} pages into {shown} in {time.time()-t:.1f} s')

@@ -6,7 +6,7 @@ copied alone into an empty folder and run top to bottom, as Jupyter's "Run all" 
 1. The wheel is built from the package's files alone (pyproject.toml, README.md, LICENSE, emo_repro/) with
    `python -m build --wheel`.
 2. A fresh virtual environment gets torch first (`--torch`, default torch==2.13.0, the CPU build on this project's
-   machines), then the wheel, and ipykernel, the kernel a Jupyter or Colab runs notebooks in. Nothing else of the
+   machines), then the wheel with its `demo` extra (chapter 14 needs gradio), and ipykernel, the kernel a Jupyter or Colab runs notebooks in. Nothing else of the
    repository is there.
 3. Each notebook (default: every one in nbs/) is copied alone into an empty folder and run by nbclient in a new
    kernel of that environment, from that folder: every cell, those the tests skip (`#| notest`, `#| slow`, `#| gpu`)
@@ -54,7 +54,7 @@ def make_env(venv:Path, wheel:Path, torch:str, fresh:bool):
     if fresh:
         sh(sys.executable, '-m', 'venv', venv)
         sh(*pip, '--upgrade', 'pip'); sh(*pip, torch)
-        sh(*pip, wheel, 'ipykernel')
+        sh(*pip, f'emo_repro[demo] @ {wheel.as_uri()}', 'ipykernel')  # the demo extra: chapter 14's readers install it (its setup cell says so)
     else: sh(*pip, '--force-reinstall', '--no-deps', wheel)
 
 def kernel_spec(tmp:Path, venv:Path)->str:
