@@ -17,7 +17,7 @@ from .inference import FEW_STEPS, GUIDANCE, MAX_IMAGE_PIXELS, PAPER_STEPS, SAMPL
 
 # %% auto #0
 __all__ = ['QUEUE', 'bundled_inputs', 'error_line', 'UploadLimits', 'check_portrait', 'check_sound', 'make_video', 'demo_app',
-           'check_address', 'emo_demo']
+           'check_address', 'bypass_proxy', 'emo_demo']
 
 # %% ../nbs/14_demo.ipynb #e6ce5399
 def bundled_inputs(weights:str)->tuple: # (portrait, speech) paths
@@ -160,6 +160,12 @@ def check_address(host:str, port:int)->None:
             if e.errno == errno.EADDRINUSE: raise InputError('--port', f"{port}: already in use on {host} (choose another --port)") from None
             raise InputError('--host', f"{host!r}: cannot serve there ({e.strerror})") from None
 
+def bypass_proxy(host:str):
+    "Let requests to the page's own address skip any HTTP(S) proxy set in the environment: Gradio checks its page through one."
+    for k in ('NO_PROXY', 'no_proxy'):
+        have = [h for h in os.environ.get(k, '').split(',') if h]
+        os.environ[k] = ','.join(dict.fromkeys(have + ['127.0.0.1', 'localhost', host]))
+
 @call_parse
 def emo_demo(weights:str='synthetic', # 'synthetic' (shipped), 'tiny', a save_pretrained folder, hub id or emo-train run/checkpoint
              device:str=None, # cpu, cuda, ... (default: cuda when available)
@@ -174,6 +180,9 @@ def emo_demo(weights:str='synthetic', # 'synthetic' (shipped), 'tiny', a save_pr
         limits = UploadLimits(max_seconds=max_seconds); check_address(host, port)  # before the model loads
         app = demo_app(load_pipeline(weights, device), weights, limits)
     except (EMOError, OSError) as e: raise CliError(str(e)) from None
+    import httpx  # Gradio's own client, which checks the page once it serves
+    bypass_proxy(host)
     try: app.launch(server_name=host, server_port=port, share=share)
     except OSError as e: raise CliError(f"--port: {port}: cannot serve on {host} ({str(e).split('.')[0]})") from None
+    except httpx.HTTPError as e: raise CliError(f"--host: {host}:{port}: the page serves but cannot be reached from here ({type(e).__name__}: {e})") from None
     finally: shutil.rmtree(app.out_dir, ignore_errors=True)

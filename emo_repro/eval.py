@@ -28,17 +28,17 @@ from .face_locator import union_box
 
 # %% auto #0
 __all__ = ['METRICS', 'CROPS', 'MAX_SIZE', 'MAX_CROP_SCALE', 'WEIGHTS', 'MIXED', 'I3D_MIXED', 'I3D_POOLS', 'FVD_FRAMES',
-           'I3D_SIZE', 'ARCFACE_DEPTHS', 'ARCFACE_TEMPLATE', 'CHUNK_PIXELS', 'ALEXNET_RELUS', 'TRACK', 'PAIRED',
-           'COLUMNS', 'GENERATED', 'EvalProtocol', 'read_split', 'split_videos', 'gaussian_stats', 'frechet_distance',
-           'frechet', 'weight_file', 'load_weights', 'BasicConv2d', 'InceptionA', 'InceptionB', 'InceptionC',
-           'InceptionD', 'InceptionE', 'FIDInceptionV3', 'embed', 'fid_features', 'Unit3D', 'I3DInception',
-           'InceptionI3d', 'fvd_clips', 'i3d_features', 'IBasicBlock', 'IResNet', 'five_points', 'similarity_2d',
-           'align_faces', 'arcface_embeddings', 'csim', 'expression_landmarks', 'expression_features', 'chunk_frames',
-           'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS', 'lpips_distance', 'syncnet_crops', 'SyncNet',
-           'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache', 'face_crop', 'reference_box', 'video_track',
-           'sampled_frames', 'sampled_crops', 'measure_video', 'pair_videos', 'check_sound', 'load_networks',
-           'evaluate', 'report_table', 'parse_metrics', 'check_out', 'EvalOptions', 'emo_eval', 'eval_setup',
-           'generated_folder', 'own_speed', 'reenact', 'generate_videos']
+           'I3D_SIZE', 'ARCFACE_DEPTHS', 'ARCFACE_TEMPLATE', 'CHUNK_PIXELS', 'ALEXNET_RELUS', 'TRACK', 'TRACKED',
+           'PAIRED', 'COLUMNS', 'GENERATED', 'EvalProtocol', 'read_split', 'split_videos', 'gaussian_stats',
+           'frechet_distance', 'frechet', 'weight_file', 'load_weights', 'BasicConv2d', 'InceptionA', 'InceptionB',
+           'InceptionC', 'InceptionD', 'InceptionE', 'FIDInceptionV3', 'embed', 'fid_features', 'Unit3D',
+           'I3DInception', 'InceptionI3d', 'fvd_clips', 'i3d_features', 'IBasicBlock', 'IResNet', 'five_points',
+           'similarity_2d', 'align_faces', 'arcface_embeddings', 'csim', 'expression_landmarks', 'expression_features',
+           'chunk_frames', 'psnr_ssim', 'AlexNetFeatures', 'LPIPSHeads', 'LPIPS', 'lpips_distance', 'syncnet_crops',
+           'SyncNet', 'sync_scores', 'mfcc', 'sync_measure', 'FeatureCache', 'face_crop', 'reference_box',
+           'video_track', 'sampled_frames', 'sampled_crops', 'measure_video', 'pair_videos', 'check_sound',
+           'load_networks', 'evaluate', 'report_table', 'parse_metrics', 'check_out', 'EvalOptions', 'emo_eval',
+           'eval_setup', 'generated_folder', 'own_speed', 'reenact', 'generate_videos']
 
 # %% ../nbs/13_eval.ipynb #67c09557
 METRICS = ('fid', 'fvd', 'csim', 'efid_landmarks', 'sync', 'psnr', 'ssim', 'lpips')
@@ -624,7 +624,9 @@ def measure_video(path, # a video file
                   generated:bool=False, # a generated video (its protocol crop may differ from a real one's)
                  )->dict: # {'track', 'crop', 'num_frames', 'crops' (chunks, on demand), and one entry per metric}
     "Features of one video for `metrics`, from the cache where they are there."
-    key,track = dict(video=_stat(path), protocol=asdict(P)),video_track(path, P, cache)
+    key = dict(video=_stat(path), protocol=asdict(P))
+    tracked = not generated or (crop is None and P.crop == 'face') or bool(set(metrics) & set(TRACKED))
+    track = video_track(path, P, cache) if tracked else _frames_only(path)  # a generated video needs no face unless a metric reads it
     T = len(track['landmarks']); idx = np.arange(0, T, P.frame_stride)
     if P.reference_frame >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {P.reference_frame}")
     crop = tuple(int(v) for v in (crop or face_crop(track, P, path, generated)))
@@ -637,6 +639,15 @@ def measure_video(path, # a video file
     if 'efid_landmarks' in metrics: out['efid_landmarks'] = expression_features(track['landmarks'], P.reference_frame)[idx]
     if 'sync' in metrics: out['sync'] = cache.get('sync', k('sync'), lambda: _sync(nets['sync'], path, T, track['boxes'], P.sync_vshift), ('offset', 'lse_d', 'lse_c', 'dists'))
     return out
+
+TRACKED = ('csim', 'efid_landmarks', 'sync') # the metrics that read a video's face track
+
+def _frames_only(path)->dict:
+    "A stand-in for the face track of a video no metric reads faces in: its frame count (as empty landmarks) and size."
+    T,size = 0,None
+    for f in iter_frames(path): T,size = T + 1,f.shape[:2]
+    if not T: raise VideoError(path, "has no frames")
+    return dict(landmarks=np.zeros((T, 0, 2), np.float32), image_size=np.array(size))
 
 def _csim_features(net, path, landmarks, idx, ref)->dict:
     "ArcFace embeddings of the reference frame and of frames `idx`, aligned a chunk of frames at a time."

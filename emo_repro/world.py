@@ -352,8 +352,7 @@ def emo_world(out:str='world', # run folder; a re-run continues where the last o
         if restore_vae(w): w.log("stages/vae: its weights copied from the package's synthetic model (the same file, checked by its hash)")
         relocate(w)
         todo = [s for s in STEPS[:STEPS.index(until) + 1 if until else None] if not w.finished(s)]
-        # one line; TQDM_DISABLE=1 silences it
-        with tqdm(total=len(todo), desc='emo-world', unit='step', dynamic_ncols=True) as bar:
+        with tqdm(total=len(todo), desc='emo-world', unit='step', dynamic_ncols=True, **({} if todo else dict(disable=True))) as bar:  # one line, none when all is done; TQDM_DISABLE=1 silences it
             for step in todo:
                 t = time.time(); bar.set_postfix_str(step)
                 run_step(w, step); w.mark(step, time.time() - t); bar.update()

@@ -1,21 +1,23 @@
 #!/usr/bin/env python
-"""Bad-input sweep of emo-generate, emo-preprocess and emo-train: a regression check for the rule
+"""Bad-input sweep of the six commands (emo-generate, emo-preprocess, emo-train, emo-eval, emo-world, emo-demo): a
+regression check for the rule
 
     every option of every command is validated up front; every error path ends in exit code != 0 with one clear
     line naming the file and the problem, no traceback; nothing a user made is lost or half-written;
     nothing untrusted is executed.
 
-    python tools/input_sweep.py                                  # all cases, ~5 min on 2 cores
-    python tools/input_sweep.py --only generate,train -k weights # some of them
+    python tools/input_sweep.py                                  # all cases, ~10 min on 2 cores
+    python tools/input_sweep.py --only eval,demo -k port         # some of them
     python tools/input_sweep.py --list                           # the cases, without running them
     python tools/input_sweep.py --fresh                          # one new interpreter per case (exact, ~2x slower)
 
-Fixtures (tiny audio, images, synthetic talking-head videos, a tiny saved pipeline, tiny training runs) are built in a
-temporary folder; every case runs one of the installed console scripts (`.venv/bin/emo-*`) as a subprocess, with
-HF_HUB_OFFLINE=1, an empty HF_HOME, its own TMPDIR, and HTTP(S)_PROXY pointing at a local listener that records any
-connection attempt. By default a case is a fork of a "zygote" process that has already imported emo_repro (it then
-runs the console script with runpy, as `python .venv/bin/emo-x ...` would): the ~6 s import is paid once instead of
-once per case. `--fresh` runs the console scripts themselves.
+Fixtures (tiny audio, images, synthetic talking-head videos, a tiny saved pipeline, tiny training runs, real and
+generated videos to compare) are built in a temporary folder; every case runs one of the installed console scripts
+(`.venv/bin/emo-*`) as a subprocess, with HF_HUB_OFFLINE=1, an empty HF_HOME, its own TMPDIR, and HTTP(S)_PROXY pointing
+at a local listener that records any connection attempt (a case may add variables, e.g. NO_PROXY for a server's look at
+its own page). By default a case is a fork of a "zygote" process that has already imported emo_repro (it then runs the
+console script with runpy, as `python .venv/bin/emo-x ...` would): the ~6 s import is paid once instead of once per
+case. `--fresh` runs the console scripts themselves.
 
 Outcomes (worst first; a case passes when it is OK, or CLEAR for an input that must be refused):
   EXECUTED   a planted pickle ran (its marker file appeared)
@@ -30,7 +32,8 @@ Outcomes (worst first; a case passes when it is OK, or CLEAR for an input that m
   REFUSED    a valid input was refused (exit != 0 without a traceback)
   NOFIXTURE  a fixture the case needs could not be built (see the note);  SKIP: not possible here (e.g. no mount)
   CLEAR      exit != 0, no traceback, the last line names the file/option
-  OK         the input is valid and the command succeeded with sane output (or, for a kill case, nothing was left)
+  OK         the input is valid and the command succeeded with sane output (or, for a kill case, nothing was left;
+             emo-demo's valid starts are kill cases: it serves its page until it is stopped)
 
 Results are printed as a markdown table and written (atomically) as JSON to --out.
 """
@@ -42,7 +45,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO/'.venv'/'bin'
-COMMANDS = ('generate', 'preprocess', 'train')
+COMMANDS = ('generate', 'preprocess', 'train', 'eval', 'world', 'demo')
 FPS, SR = 25, 16000
 
 # Re-run under the project's venv when started by another interpreter (the fixtures need emo_repro).
@@ -74,7 +77,7 @@ class FreshProc:
 class FreshRunner:
     mode = 'fresh'
     def __init__(self, env): self.env = env
-    def spawn(self, cmd, args, cwd, out, err): return FreshProc(cmd, args, cwd, out, err, self.env)
+    def spawn(self, cmd, args, cwd, out, err, env=None): return FreshProc(cmd, args, cwd, out, err, {**self.env, **(env or {})})
     def close(self): pass
 
 ZYGOTE = r'''
@@ -83,7 +86,7 @@ req_fd, resp_fd = int(sys.argv[1]), int(sys.argv[2])
 def send(**kw): os.write(resp_fd, (json.dumps(kw) + '\n').encode())
 t0 = time.time()
 try:
-    import emo_repro.data, emo_repro.training, emo_repro.inference
+    import emo_repro.data, emo_repro.training, emo_repro.inference, emo_repro.eval, emo_repro.world, emo_repro.demo
     for m in ('mediapipe', 'yaml'):
         try: __import__(m)
         except Exception: pass
@@ -94,7 +97,7 @@ rf = os.fdopen(req_fd, 'r')
 def child(req):
     os.setsid()
     os.close(resp_fd); rf.close()
-    os.chdir(req['cwd'])
+    os.chdir(req['cwd']); os.environ.update(req['env'])
     fds = [os.open(os.devnull, os.O_RDONLY)] + [os.open(req[k], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for k in ('stdout', 'stderr')]
     for i,fd in enumerate(fds): os.dup2(fd, i); os.close(fd)
     sys.argv = [req['script'], *req['args']]
@@ -141,9 +144,9 @@ class ZygoteRunner:
         line = self.resp.readline()
         if not line: raise RuntimeError('the zygote died')
         return json.loads(line)
-    def spawn(self, cmd, args, cwd, out, err):
+    def spawn(self, cmd, args, cwd, out, err, env=None):
         return ZygoteProc(self, self.request(op='spawn', script=script(cmd), args=list(args), cwd=str(cwd),
-                                             stdout=str(out), stderr=str(err))['pid'])
+                                             stdout=str(out), stderr=str(err), env=env or {})['pid'])
     def close(self):
         with contextlib.suppress(OSError): os.close(self.req_w)
         with contextlib.suppress(Exception): self.p.wait(5)
@@ -370,6 +373,16 @@ class Fixtures:
         rec = self.records['killed_preprocess'] = self.sw.execute('preprocess', args, d, 120, kill_when=ready, kill_delay=0.7, kill_grace=8.0)
         return rec,ds
 
+    def eval_vids(self)->Path:
+        "real/ and fake/ (each head_000.mp4, head_001.mp4: two synthetic people, two others as their 'generated' videos), silent/head_000.mp4 (no sound)."
+        from emo_repro.video import read_video, write_video
+        d = self.root/'eval'
+        for sub,src in (('real', 'vids_good'), ('fake', 'vids_many')):
+            (d/sub).mkdir(parents=True)
+            for n in ('head_000.mp4', 'head_001.mp4'): shutil.copy(self.get(src)/n, d/sub/n)
+        (d/'silent').mkdir(); write_video(d/'silent'/'head_000.mp4', read_video(d/'fake'/'head_000.mp4'))
+        return d
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Cases
 
@@ -387,6 +400,7 @@ class Spec:
     kill_delay:float = 0.
     driver:object = None           # fn(sweep, case_ctx, spec) -> Record: a case that runs several commands
     cwd:Path|None = None
+    env:dict|None = None           # environment variables the command gets besides the sweep's
     timeout:float|None = None
     skip:str|None = None           # reason the case cannot run here
 
@@ -421,11 +435,16 @@ class Skip(Exception): pass
 
 def M(c:Ctx, name:str)->str: return str(c.fx('media')/name)
 
-def mp4_check(path, frames:int|None, size:int=64, audio:bool=True):
-    "fn() -> problem|None: `path` is an MP4 of `frames` frames of size x size, with sound."
+def shipped_size()->int:
+    "Side of the videos the default weights make ('synthetic', shipped: trained at the synthetic preset's resolution)."
+    from emo_repro.presets import preset
+    return preset('synthetic').training['resolution']
+
+def mp4_check(path, frames:int|None, size:int|None=None, audio:bool=True):
+    "fn() -> problem|None: `path` is an MP4 of `frames` frames of size x size (default: the shipped weights'), with sound."
     def check(rec=None):
         import av
-        p = Path(path)
+        p,side = Path(path),size or shipped_size()
         if not p.is_file(): return f"no output at {p.name}"
         try:
             with av.open(str(p)) as c:
@@ -434,7 +453,7 @@ def mp4_check(path, frames:int|None, size:int=64, audio:bool=True):
                 fr = [f for f in c.decode(video=0)]
         except Exception as e: return f"{p.name}: unreadable MP4 ({e})"
         if not fr: return f"{p.name}: no frames"
-        if (fr[0].width, fr[0].height) != (size, size): return f"{p.name}: {fr[0].width}x{fr[0].height}, expected {size}x{size}"
+        if (fr[0].width, fr[0].height) != (side, side): return f"{p.name}: {fr[0].width}x{fr[0].height}, expected {side}x{side}"
         if frames is not None and len(fr) != frames: return f"{p.name}: {len(fr)} frames, expected {frames} (round(duration*{FPS}))"
         if audio and not has_audio: return f"{p.name}: no audio stream"
         return None
@@ -447,7 +466,7 @@ G = {'--steps': '1', '--guidance': '1'}  # the cheapest run: 1 DDIM step, no gui
 def gen(c:Ctx, image=None, audio=None, out='o.mp4', extra=(), frames=25, names=(), **kw)->Spec:
     a = ([] if image is None else ['--image', image]) + ['--audio', M(c, 'a1.wav') if audio is None else audio] + ['--out', str(c.dir/out)]
     a += [x for k,v in G.items() if k not in extra for x in (k, v)]
-    return Spec(a + list(extra), names=names, ok_check=mp4_check(c.dir/out, frames), **kw)
+    return Spec(a + list(extra), names=names, ok_check=mp4_check(c.dir/out, frames, 64 if '--weights' in extra else None), **kw)  # the fixtures' weights are 64 px
 
 add('generate', '--steps 1, default guidance, bundled portrait, 1 s wav (control)', 'ok', lambda c: gen(c, extra=['--guidance', '3.5']))
 
@@ -801,6 +820,257 @@ def _(c):
         [p.name for p in (c.dir/'full'/'run').glob('*checkpoint-*')])
     return s
 
+# ----- emo-eval
+
+def report_check(out, warns=()):
+    "fn(record) -> problem|None: `out` is an emo-eval report with overall PSNR and SSIM, and warnings naming each of `warns`."
+    def check(rec):
+        try: r = json.loads(Path(out).read_text())
+        except (OSError, ValueError) as e: return f"no readable report at {Path(out).name} ({type(e).__name__})"
+        o = r.get('overall', {})
+        if not all(isinstance(o.get(m), (int, float)) for m in ('psnr', 'ssim')): return f"report: no overall psnr and ssim ({o})"
+        if miss := [w for w in warns if not any(w in x for x in r.get('warnings', []))]: return f"report: no warning names {miss}"
+        return None
+    return check
+
+def ev(c:Ctx, real=None, fake=None, out='report.json', metrics='psnr,ssim', size='64', extra=(), names=(), **kw)->Spec:
+    "emo-eval of `real` against `fake` (default: the eval fixture's real/ and fake/); a refusal leaves no report and no cache."
+    E = c.fx('eval_vids')
+    real,fake = Path(E/'real' if real is None else real),Path(E/'fake' if fake is None else fake)
+    out = c.dir/out if isinstance(out, str) else Path(out)
+    a = ['--real', real, '--fake', fake, '--out', out] + (['--metrics', metrics] if metrics else []) + (['--size', size] if size else [])
+    s = Spec([str(x) for x in [*a, *extra]], names=names, ok_check=report_check(out), **kw)
+    s.keep += [p for p in (real, fake) if p.exists()]
+    s.untouched += [out, out.with_suffix('.cache')]
+    return s
+
+def eval_weights(c:Ctx, **kinds)->tuple: # (--weights-dir, marker)
+    "A --weights-dir holding, per WEIGHTS key, a planted pickle ('zip': torch.save, 'raw': pickle.dumps), a 'tensor' or an 'empty' file."
+    import torch
+    from emo_repro.eval import WEIGHTS
+    d,marker = c.dir/'weights',c.dir/'EXECUTED'; d.mkdir()
+    for k,kind in kinds.items():
+        p = d/WEIGHTS[k][0]
+        if kind == 'zip': torch.save({'conv.weight': Planted(marker)}, p)
+        elif kind == 'raw': p.write_bytes(pickle.dumps({'conv.weight': Planted(marker)}))
+        elif kind == 'tensor': torch.save(torch.zeros(3), p)
+        else: p.write_bytes(b'')
+    return d,marker
+
+def wfile(k:str)->str:
+    from emo_repro.eval import WEIGHTS
+    return WEIGHTS[k][0]
+
+def track_entry(cache:Path, video:Path, size:int)->Path:
+    "The file emo-eval's cache keeps the face track of `video` in at --size `size` (FeatureCache's naming: what, then a hash of the key)."
+    from dataclasses import asdict
+    from emo_repro.eval import EvalProtocol, _stat
+    key = dict(video=_stat(video), protocol=asdict(EvalProtocol(size=size)))
+    return cache/f"track-{hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]}.npz"
+
+def recomputed(entry:Path, out:Path):
+    "fn(record) -> problem|None: the planted cache `entry` was read, said so in one line, and written anew; the report is there."
+    report = report_check(out)
+    def check(rec):
+        said = [l for l in (rec.stdout + rec.stderr).splitlines() if entry.name in l]
+        if len(said) != 1 or 'again' not in said[0]: return f"{len(said)} lines name the planted {entry.name} (expected one saying it is computed again)"
+        try:
+            with np.load(entry, allow_pickle=False) as z: z['landmarks']
+        except Exception as e: return f"{entry.name}: not written anew ({type(e).__name__})"
+        return report(rec)
+    return check
+
+def planted_cache(c:Ctx, plant)->Spec:
+    "emo-eval on copies of the eval videos whose real head_000's cached track is `plant(path, marker)`; it must be computed again."
+    E,marker = c.fx('eval_vids'),c.dir/'EXECUTED'
+    for sub in ('real', 'fake'): shutil.copytree(E/sub, c.dir/sub)
+    entry = track_entry(c.dir/'report.cache', c.dir/'real'/'head_000.mp4', 64); entry.parent.mkdir()
+    plant(entry, marker)
+    s = ev(c, c.dir/'real', c.dir/'fake', marker=marker); s.ok_check = recomputed(entry, c.dir/'report.json')
+    return s
+
+@case('eval', '--metrics psnr,ssim --size 64, two real and two generated videos (control)', 'ok')
+def _(c): return ev(c)
+
+@case('eval', '--out an earlier report: replaced', 'ok')
+def _(c): (c.dir/'report.json').write_text(json.dumps(dict(protocol={}, metrics=[], overall={}))); return ev(c)
+
+@case('eval', '--out one of the input videos')
+def _(c): return ev(c, out=c.fx('eval_vids')/'real'/'head_000.mp4', names=('--out', 'head_000.mp4'))
+
+@case('eval', '--out the --split file (a .json input)')
+def _(c):
+    sp = c.dir/'split.json'; sp.write_text(json.dumps(dict(test=dict(p0=['head_000', 'head_001']))))
+    return ev(c, out='split.json', extra=['--split', str(sp)], names=('--out', 'split.json'), keep=[sp])
+
+@case('eval', '--out an existing directory')
+def _(c):
+    d = c.dir/'report.json'; d.mkdir(); (d/'keep.txt').write_text('user file')
+    return ev(c, names=('--out', 'report.json'), keep=[d])
+
+@case('eval', "--out an existing .json that is not a report (the user's)")
+def _(c): (c.dir/'notes.json').write_text('{"mine": 1}'); return ev(c, out='notes.json', names=('notes.json',), keep=[c.dir/'notes.json'])
+
+@case('eval', '--out in a read-only folder')
+def _(c): c.mount('ro', ro=True); return ev(c, out='ro/report.json', names=('ro/report.json', 'ro'))
+
+@case('eval', '--cache an existing file')
+def _(c): f = c.dir/'features'; f.write_text('user file'); return ev(c, extra=['--cache', str(f)], names=('--cache', 'features'), keep=[f])
+
+@case('eval', 'real and generated file names do not match')
+def _(c):
+    g = c.dir/'gen_other'; g.mkdir()
+    for i,p in enumerate(sorted((c.fx('eval_vids')/'fake').glob('*.mp4'))): shutil.copy(p, g/f'other_{i:03d}.mp4')
+    return ev(c, fake=g, names=('gen_other',))
+
+@case('eval', '--real an empty folder')
+def _(c): (c.dir/'real_empty').mkdir(); return ev(c, real=c.dir/'real_empty', names=('real_empty',))
+
+@case('eval', 'two single files with different names: compared with each other', 'ok')
+def _(c): E = c.fx('eval_vids'); return ev(c, E/'real'/'head_000.mp4', E/'fake'/'head_001.mp4')
+
+@case('eval', 'a real video without a generated one: a warning, the rest measured', 'ok')
+def _(c):
+    g = c.dir/'fake1'; g.mkdir(); shutil.copy(c.fx('eval_vids')/'fake'/'head_000.mp4', g)
+    s = ev(c, fake=g); s.ok_check = report_check(c.dir/'report.json', warns=('head_001',)); return s
+
+@case('eval', '--metrics sync with a generated video without sound')
+def _(c):
+    d,_ = eval_weights(c, sync='empty')
+    return ev(c, fake=c.fx('eval_vids')/'silent', metrics='sync', extra=['--weights-dir', str(d)], names=('no sound',))
+
+add('eval', '--size 100000', 'error', lambda c: ev(c, size='100000', names=('size',)))
+add('eval', '--crop-scale inf', 'error', lambda c: ev(c, extra=['--crop-scale', 'inf'], names=('crop-scale',)))
+add('eval', '--metrics bogus', 'error', lambda c: ev(c, metrics='bogus', names=('bogus',)))
+add('eval', '--metrics fid without --weights-dir', 'error', lambda c: ev(c, metrics='fid', names=('--weights-dir',)))
+
+@case('eval', '--generate --steps 1 --guidance 1, one real video, into a new folder (control)', 'ok')
+def _(c):
+    s = ev(c, c.fx('eval_vids')/'real'/'head_000.mp4', c.dir/'gen', extra=['--generate', '--steps', '1', '--guidance', '1'], timeout=240)
+    report,vid = s.ok_check,mp4_check(c.dir/'gen'/'head_000.mp4', 25)
+    s.ok_check = lambda rec: vid() or report(rec)
+    return s
+
+@case('eval', '--generate --steps 0')
+def _(c): return ev(c, fake=c.dir/'gen', extra=['--generate', '--steps', '0'], names=('steps',), untouched=[c.dir/'gen'])
+
+@case('eval', '--cache holds a truncated track-*.npz: computed again, said in one line', 'ok')
+def _(c):
+    def plant(p, marker):
+        import io
+        b = io.BytesIO(); np.savez(b, landmarks=np.zeros((25, 468, 3), np.float32), boxes=np.zeros((25, 4), np.float32))
+        p.write_bytes(b.getvalue()[:len(b.getvalue()) // 2])
+    return planted_cache(c, plant)
+
+@case('eval', '--cache holds an object-array track-*.npz (a pickle inside): computed again, not run', 'ok')
+def _(c):
+    def plant(p, marker):
+        obj = np.empty(1, object); obj[0] = Planted(marker)
+        np.savez(p, landmarks=obj, boxes=obj, detected=obj, image_size=obj)
+    return planted_cache(c, plant)
+
+for nm,kinds,metrics,key in [('the FID weights a pickle (torch.save)', dict(fid='zip'), 'fid', 'fid'),
+                             ('the ArcFace weights a pickle (plain pickle)', dict(csim='raw'), 'csim', 'csim'),
+                             ('the AlexNet weights of LPIPS a pickle (torch.save)', dict(alexnet='zip', lpips='zip'), 'lpips', 'alexnet'),
+                             ('the SyncNet weights a pickle (plain pickle)', dict(sync='raw'), 'sync', 'sync'),
+                             ('the ArcFace weights a tensor, not a state dict', dict(csim='tensor'), 'csim', 'csim')]:
+    def make(c, kinds=kinds, metrics=metrics, key=key):
+        d,marker = eval_weights(c, **kinds)
+        return ev(c, metrics=metrics, extra=['--weights-dir', str(d)], names=(wfile(key),), marker=marker, keep=[d])
+    add('eval', f"--weights-dir: {nm}", 'error', make)
+
+# ----- emo-world
+
+def wld(c:Ctx, out='w', budget='toy', procs='1', extra=(), names=(), **kw)->Spec:
+    out = c.dir/out if isinstance(out, str) else Path(out)
+    return Spec([str(x) for x in ['--out', out, '--budget', budget, '--procs', procs, *extra]], names=names, **kw)
+
+def world_run(c:Ctx, files:dict|None=None, budget='toy', done=None)->Path:
+    "A run folder c.dir/w as emo-world leaves it (world.json, done.json with `done` or every step, stages/), plus `files` {path: text}."
+    from emo_repro.world import STEPS
+    w = c.dir/'w'; (w/'stages').mkdir(parents=True)
+    (w/'world.json').write_text(json.dumps(dict(budget=budget)))
+    (w/'done.json').write_text(json.dumps({k: dict(seconds=1.0, at='2026-01-01 00:00:00') for k in (STEPS if done is None else done)}))
+    for rel,text in (files or {}).items(): (w/rel).parent.mkdir(parents=True, exist_ok=True); (w/rel).write_text(text)
+    return w
+
+@case('world', '--budget toy --until videos into a new folder (control: no training)', 'ok')
+def _(c):
+    w = c.dir/'w'
+    def check(rec):
+        v = sorted((w/'videos').glob('world_*.mp4'))
+        done = json.loads((w/'done.json').read_text()) if (w/'done.json').exists() else {}
+        return None if len(v) == 4 and list(done) == ['videos'] else f"videos: {len(v)} of 4; done.json: {list(done)}"
+    return wld(c, extra=['--until', 'videos'], ok_check=check, timeout=180)
+
+@case('world', 'a finished run re-run: nothing to do, nothing changed', 'ok')
+def _(c): w = world_run(c); return wld(c, keep=[w])
+
+@case('world', '--out an existing file')
+def _(c): f = c.dir/'notes.txt'; f.write_text('user file'); return wld(c, out='notes.txt', names=('notes.txt',), keep=[f])
+
+@case('world', '--out in a read-only folder')
+def _(c): c.mount('ro', ro=True); return wld(c, out='ro/w', names=('ro/w', 'ro'))
+
+@case('world', "--out a folder with the user's own files")
+def _(c):
+    d = c.dir/'mine'; d.mkdir(); (d/'thesis.tex').write_text('user file'); (d/'data').mkdir(); (d/'data'/'x.csv').write_text('1,2\n')
+    return wld(c, out='mine', names=('mine',), keep=[d])
+
+for nm,files,names in [('a garbage done.json', {'done.json': '{"videos": {"seco'}, ('done.json',)),
+                       ('a done.json that is a list', {'done.json': '["videos", "preprocess"]'}, ('done.json',)),
+                       ('a garbage world.json', {'world.json': '{"budg'}, ('world.json',)),
+                       ('a garbage stages/stage2/train_state.json', {'stages/stage2/train_state.json': '{"step": 3, "conf'}, ('train_state.json',)),
+                       ("a stages/stage2/train_state.json without 'config'", {'stages/stage2/train_state.json': '{"step": 3}'}, ('train_state.json',))]:
+    add('world', f"run folder with {nm}", 'error', lambda c, files=files, names=names: wld(c, names=names, keep=[world_run(c, files)]))
+
+@case('world', 'a toy run folder re-run with --budget full')
+def _(c): w = world_run(c); return wld(c, budget='full', names=('--budget',), keep=[w])
+
+@case('world', 'a run folder in use (its lock held)')
+def _(c):
+    import fcntl
+    w = world_run(c); f = open(w/'.lock', 'a+'); fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return wld(c, names=('in use',), keep=[w], after=lambda rec: f.close())
+
+for nm,kw,names in [('--procs -1', dict(procs='-1'), ('--procs',)), ('--procs 0', dict(procs='0'), ('--procs',)),
+                    ('--until nope', dict(extra=['--until', 'nope']), ('--until',)), ('--budget huge', dict(budget='huge'), ('--budget',))]:
+    add('world', f"{nm}: refused before the folder is made", 'error', lambda c, kw=kw, names=names: wld(c, names=names, no_paths=[c.dir/'w'], **kw))
+
+# ----- emo-demo
+
+def free_port()->int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def serves(port:int):
+    "fn(handle) -> bool: http://127.0.0.1:port/ answers 200, asked directly (not through the proxy)."
+    def f(h):
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=1) as s:
+                s.sendall(b'GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n'); return b' 200 ' in s.recv(64).split(b'\r\n')[0] + b' '
+        except OSError: return False
+    return f
+
+LOCAL = dict(NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost')  # the usual setting beside a proxy
+
+@case('demo', 'serves its page on a free port (NO_PROXY set), then SIGKILL: nothing left (control)', 'killed')
+def _(c): port = free_port(); return Spec(['--port', str(port)], env=LOCAL, kill_when=serves(port), kill_delay=3.0, timeout=150)
+
+@case('demo', 'serves its page with HTTP(S)_PROXY set and no NO_PROXY, then SIGKILL', 'killed')
+def _(c): port = free_port(); return Spec(['--port', str(port)], kill_when=serves(port), kill_delay=3.0, timeout=150)
+
+for nm,args,names in [('--port 99999', ['--port', '99999'], ('--port',)), ('--port -1', ['--port=-1'], ('--port',)),
+                      ('--host 999.1.1.1', ['--host', '999.1.1.1'], ('--host', '999.1.1.1')), ('--max-seconds 0', ['--max-seconds', '0'], ('--max-seconds',))]:
+    add('demo', nm, 'error', lambda c, args=args, names=names: Spec(args, names=names, env=LOCAL))
+
+@case('demo', '--port already in use')
+def _(c):
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1); port = s.getsockname()[1]
+    return Spec(['--port', str(port)], names=('--port',), env=LOCAL, after=lambda rec: s.close())
+
+@case('demo', '--weights a missing folder')
+def _(c): return Spec(['--weights', str(c.dir/'no_model'), '--port', str(free_port())], names=('no_model',), env=LOCAL)
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The sweep
 
@@ -853,18 +1123,18 @@ class Sweep:
             log(f"zygote failed, running fresh processes instead: {r.get('error', '')[-500:]}"); z.close()
             self.runner = FreshRunner(self.env)
 
-    def spawn(self, cmd, args, cwd, tag=''):
+    def spawn(self, cmd, args, cwd, tag='', env=None):
         self.n_spawn += 1
         out,err = self.root/'logs'/f"{self.n_spawn:03d}{tag}.out",self.root/'logs'/f"{self.n_spawn:03d}{tag}.err"
-        h = self.runner.spawn(cmd, [str(a) for a in args], cwd, out, err)
+        h = self.runner.spawn(cmd, [str(a) for a in args], cwd, out, err, env)
         h.out_path,h.err_path,h.t0 = out,err,time.time()
         return h
 
-    def execute(self, cmd, args, cwd, timeout, kill_when=None, kill_delay=0., kill_grace=3.0, tag='')->Record:
+    def execute(self, cmd, args, cwd, timeout, kill_when=None, kill_delay=0., kill_grace=3.0, tag='', env=None)->Record:
         "Run one command to its end (or timeout, or the kill), then look for processes it left."
         timeout *= self.args.timeout_scale * (1.5 if self.args.fresh else 1)
         rec = Record(cmd, [str(a) for a in args])
-        h = self.spawn(cmd, args, cwd, tag); rec.pid = h.pid
+        h = self.spawn(cmd, args, cwd, tag, env); rec.pid = h.pid
         end,armed = h.t0 + timeout,None
         while True:
             rc = h.wait(min(0.2, max(0., end - time.time())) if kill_when else max(0., end - time.time()))
@@ -895,12 +1165,12 @@ class Sweep:
         untouched = {str(p): digest(p) for p in spec.untouched}
         temps0,tmpdir0 = temp_files(d),set(os.listdir(self.root/'tmp'))
         hits0 = len(self.net.hits)
-        timeout = spec.timeout or dict(generate=90, preprocess=150, train=180)[case.cmd]
+        timeout = spec.timeout or dict(generate=90, preprocess=150, train=180, eval=120, world=120, demo=90)[case.cmd]
         try:
             if spec.driver: rec = spec.driver(self, c, spec)
             else:
                 kw = dict(kill_when=spec.kill_when, kill_delay=spec.kill_delay) if spec.kill_when else {}
-                rec = self.execute(case.cmd, spec.args, spec.cwd or d, timeout, **kw)
+                rec = self.execute(case.cmd, spec.args, spec.cwd or d, timeout, env=spec.env, **kw)
         except FixtureError as e: return {**row, 'outcome': 'NOFIXTURE', 'last_line': str(e), 'passed': False, 'seconds': round(time.time()-t0, 1)}
         # what it left behind
         leftover = list(rec.leftover)
@@ -921,7 +1191,7 @@ class Sweep:
         elif rec.timed_out: outcome = 'HANG'
         elif leftover: outcome = 'LEFTOVER'
         elif case.expect == 'killed':
-            outcome = 'OK' if rec.killed else ('SILENT' if rec.rc else (('SILENT' if spec.ok_check and spec.ok_check(rec) else 'OK')))
+            outcome = 'OK' if rec.killed else ('TRACEBACK' if TRACEBACK in text else 'SILENT' if rec.rc else (('SILENT' if spec.ok_check and spec.ok_check(rec) else 'OK')))
         elif rec.rc == 0:
             prob = spec.ok_check(rec) if spec.ok_check and case.expect != 'error' else None
             outcome = 'SILENT' if case.expect == 'error' or prob else 'OK'
@@ -958,7 +1228,7 @@ def table(rows:list)->str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--only', default=','.join(COMMANDS), help='comma-separated commands: generate,preprocess,train')
+    ap.add_argument('--only', default=','.join(COMMANDS), help=f"comma-separated commands: {','.join(COMMANDS)}")
     ap.add_argument('--out', default=str(REPO/'benchmarks'/'results'/'input_sweep.json'), help='JSON results (written atomically)')
     ap.add_argument('-k', default=None, help="run only cases whose 'command: name' contains this (case-insensitive)")
     ap.add_argument('--fresh', action='store_true', help='one new interpreter per case instead of forks of a pre-imported zygote')
