@@ -12,7 +12,7 @@ from torch import nn
 from einops import rearrange
 from fastcore.basics import patch
 from transformers import Wav2Vec2Config, Wav2Vec2Model
-from .core import AudioError, frame_windows, pyav
+from .core import SD15_WIDTH, AudioError, frame_windows, pyav
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'FPS', 'load_audio', 'num_video_frames', 'conv_geometry', 'resample_to_frames', 'wave_stats',
@@ -198,7 +198,7 @@ class AudioProjection(nn.Module):
                  dim:int, # D, wav2vec2 width
                  m:int=2, # window half-width: frame i reads frames i-m ... i+m
                  num_tokens:int=32, # K tokens per frame
-                 out_dim:int=768, # backbone cross-attention width
+                 out_dim:int=SD15_WIDTH, # backbone cross-attention width
                  hidden:int=512): # width of the per-frame projection and the MLP
         super().__init__()
         self.num_tokens = num_tokens

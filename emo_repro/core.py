@@ -13,9 +13,9 @@ import torch
 from einops import rearrange
 
 # %% auto #0
-__all__ = ['ASSETS', 'HUB_ID', 'EMOError', 'InputError', 'AudioError', 'VideoError', 'ImageError', 'NoFaceError', 'clear_stale',
-           'atomic_write', 'atomic_path', 'asset', 'local_or_hub', 'check_device', 'pyav', 'frame_windows',
-           'drop_condition']
+__all__ = ['ASSETS', 'SD15_WIDTH', 'HUB_ID', 'EMOError', 'InputError', 'AudioError', 'VideoError', 'ImageError', 'NoFaceError',
+           'clear_stale', 'atomic_write', 'atomic_path', 'asset', 'local_or_hub', 'check_device', 'pyav',
+           'frame_windows', 'drop_condition']
 
 # %% ../nbs/00_core.ipynb #d1280c50
 class EMOError(Exception):
@@ -82,6 +82,9 @@ def asset(name:str)->Path:
     p = ASSETS/name
     if not p.exists(): raise FileNotFoundError(f"{p}: no such bundled asset; have {sorted(o.name for o in ASSETS.iterdir())}")
     return p
+
+# %% ../nbs/00_core.ipynb #6c478a6b
+SD15_WIDTH = 768 # Stable Diffusion 1.5's cross-attention width: the audio and speed tokens EMO adds are as wide
 
 # %% ../nbs/00_core.ipynb #92b1ae4e
 HUB_ID = re.compile(r'[\w-][\w.-]*(/[\w-][\w.-]*)?') # 'name' or 'owner/name', as the hub spells repositories

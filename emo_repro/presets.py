@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from diffusers import AutoencoderKL
 from transformers import Wav2Vec2Config, Wav2Vec2Model
+from .core import SD15_WIDTH
 
 # %% auto #0
 __all__ = ['SD15_SOURCES', 'NOISE_SCHEDULE', 'SD15_UNET', 'SD15_MOTION', 'TINY_UNET', 'TINY_MOTION', 'SYNTHETIC_UNET',
@@ -27,7 +28,7 @@ NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 # %% ../nbs/a1_presets.ipynb #2879abdc
 SD15_UNET = dict( # Stable Diffusion 1.5 `unet/config.json`
     act_fn='silu', attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280), center_input_sample=False,
-    cross_attention_dim=768, down_block_types=('CrossAttnDownBlock2D',)*3 + ('DownBlock2D',), downsample_padding=1,
+    cross_attention_dim=SD15_WIDTH, down_block_types=('CrossAttnDownBlock2D',)*3 + ('DownBlock2D',), downsample_padding=1,
     flip_sin_to_cos=True, freq_shift=0, in_channels=4, layers_per_block=2, mid_block_scale_factor=1, norm_eps=1e-5,
     norm_num_groups=32, out_channels=4, sample_size=64, up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*3)
 SD15_MOTION = dict( # AnimateDiff mm_sd_v15_v2 as a diffusers `MotionAdapter` config
@@ -47,7 +48,7 @@ SYNTHETIC_MOTION = dict(TINY_MOTION, block_out_channels=(32, 64, 64)) # 128 px f
 
 # %% ../nbs/a1_presets.ipynb #149ecf4f
 SD15_LAYERS = dict(audio_layers=12, audio_width=768, audio_tokens=32, audio_hidden=512, audio_m=2, # L, D, K, MLP width, m
-                   speed_dim=768, speed_hidden=256, speed_m=2, face_locator_hidden=(16, 32, 64)) # l, MLP width, m, conv widths
+                   speed_dim=SD15_WIDTH, speed_hidden=256, speed_m=2, face_locator_hidden=(16, 32, 64)) # l, MLP width, m, conv widths
 SMALL_LAYERS = dict(SD15_LAYERS, audio_layers=2, audio_width=32, audio_tokens=4, audio_hidden=64, speed_dim=32, speed_hidden=32,
                     face_locator_hidden=(8, 16)) # tiny and synthetic
 

@@ -17,6 +17,7 @@ from diffusers import UNet2DConditionModel
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
 from .presets import SD15_UNET
+from .core import SD15_WIDTH
 from .layers import ConditionBank, EMOContext, zero_cross_attention, replace_modules
 
 # %% auto #0
@@ -111,7 +112,7 @@ class EMOTransformerBlock(nn.Module):
                  key:str, # its module name in the UNet, the key of its reference tokens
                  bank:ConditionBank, # where the current call's conditions are found
                  reference_attention:str='cross', # 'cross' (paper) or 'concat' (Animate Anyone)
-                 audio_dim:int=768): # width C of the audio tokens
+                 audio_dim:int=SD15_WIDTH): # width C of the audio tokens
         super().__init__()
         if reference_attention not in ('cross', 'concat'): raise ValueError(f"reference_attention must be 'cross' or 'concat', not {reference_attention!r}")
         if block.norm_type != 'layer_norm' or block.only_cross_attention or block.pos_embed is not None:
@@ -151,7 +152,7 @@ class EMOTransformerBlock(nn.Module):
         return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0
-def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross', audio_dim:int=768)->list:
+def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross', audio_dim:int=SD15_WIDTH)->list:
     "Replace each `BasicTransformerBlock` of `unet`'s spatial transformers by an `EMOTransformerBlock`; returns their names."
     names = [n for n in transformer_blocks(unet) if '.attentions.' in n]   # temporal layers keep theirs
     return replace_modules(unet, names, lambda blk,n: EMOTransformerBlock(blk, n, bank, reference_attention, audio_dim))

@@ -11,6 +11,7 @@ from torch import nn
 from einops import rearrange
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
+from .core import SD15_WIDTH
 from .layers import ConditionBank, EMOContext, replace_modules, zero_cross_attention, zero_init
 
 # %% auto #0
@@ -33,7 +34,7 @@ class EMOTemporalLayer(nn.Module):
     def __init__(self, layer:AnimateDiffTransformer3D, # a stock layer; its sub-modules are adopted, not copied
                  key:str, # its module name in the backbone, the key of its motion-frame features
                  bank:ConditionBank, # where the current call's conditions are found
-                 speed_dim:int=768): # width l of the speed features
+                 speed_dim:int=SD15_WIDTH): # width l of the speed features
         super().__init__()
         self.key,self.bank = key,bank
         self.norm,self.proj_in,self.transformer_blocks,self.proj_out = layer.norm,layer.proj_in,layer.transformer_blocks,zero_init(layer.proj_out)
@@ -91,7 +92,7 @@ def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block:
     return t + blk.ff(blk.norm3(t))
 
 # %% ../nbs/05_temporal_attention.ipynb #88c5bee4
-def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=768)->list:
+def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=SD15_WIDTH)->list:
     "Replace each `AnimateDiffTransformer3D` of `unet` by an `EMOTemporalLayer`; returns their names."
     names = [n for n,m in unet.named_modules() if isinstance(m, AnimateDiffTransformer3D)]
     return replace_modules(unet, names, lambda layer,n: EMOTemporalLayer(layer, n, bank, speed_dim))
