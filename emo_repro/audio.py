@@ -38,7 +38,8 @@ def load_audio(path, # any file PyAV decodes: wav, mp3, m4a, flac, or a video wi
     except av.error.FFmpegError as e: raise AudioError(path, f'cannot read audio ({e.strerror})') from e
     if not sum(o.shape[1] for o in chunks): raise AudioError(path, 'the audio stream holds no samples')
     x = np.concatenate(chunks, 1).mean(0).astype(np.float32)
-    return x[:stated] if stated and 0 < len(x) - stated <= sr // 10 else x  # drop the encoder's padding (AAC: up to 2048 samples)
+    # drop the encoder's padding (AAC: up to 2048 samples)
+    return x[:stated] if stated and 0 < len(x) - stated <= sr // 10 else x
 
 # %% ../nbs/01_audio.ipynb #07e99e7c
 def num_video_frames(num_samples:int, # audio length in samples
@@ -92,7 +93,8 @@ class AudioEncoder(nn.Module):
         super().__init__()
         n = wav2vec.config.num_hidden_layers
         layers = list(range(n)) if layers is None else [int(i) for i in layers]
-        if not layers or not all(-n <= i < n for i in layers): raise ValueError(f"layers={layers}: wav2vec2 has blocks 0..{n-1}")
+        if not layers or not all(-n <= i < n for i in layers):
+            raise ValueError(f"layers={layers}: wav2vec2 has blocks 0..{n-1}")
         self.layers = [i % n for i in layers]
         self.wav2vec = wav2vec.eval().requires_grad_(False)
         self.hop, self.field = conv_geometry(wav2vec.config)
@@ -114,7 +116,8 @@ class AudioEncoder(nn.Module):
         "Features of every kept block, one per video frame."
         x = torch.as_tensor(wave, dtype=torch.float32)
         x = x[None] if x.ndim == 1 else x                                                           # (b, samples)
-        if x.shape[-1] < self.field: raise AudioError('waveform', f'{x.shape[-1]} samples is shorter than one wav2vec2 frame ({self.field})')
+        if x.shape[-1] < self.field:
+            raise AudioError('waveform', f'{x.shape[-1]} samples is shorter than one wav2vec2 frame ({self.field})')
         p = next(self.wav2vec.parameters())
         hs = self.wav2vec(normalize_wave(x, stats).to(p), output_hidden_states=True).hidden_states  # L+1 x (b, N, D)
         h = torch.stack([hs[i + 1] for i in self.layers], 2)                                        # (b, N, L, D)
@@ -165,7 +168,8 @@ class TrackFeatures:
         a,b = k * self.chunk,min((k + 1) * self.chunk, self.T)
         lo,hi = max(a - self.context, 0),min(b + self.context, self.T)
         x = torch.as_tensor(self.read(self.sample(lo), self.sample(hi)), dtype=torch.float32)
-        x = torch.cat([x, x.new_full((max(0, self.encoder.field - len(x)),), self.stats[0])])  # at least one wav2vec2 frame
+        # at least one wav2vec2 frame
+        x = torch.cat([x, x.new_full((max(0, self.encoder.field - len(x)),), self.stats[0])])
         dev = next(self.encoder.parameters()).device
         f = self.encoder(x.to(dev), hi - lo, self.stats)[0, a - lo:b - lo].float().cpu()     # (b-a, L, D)
         self._last = (k, f)

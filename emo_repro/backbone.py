@@ -37,33 +37,42 @@ def motion_unet(unet_config:dict, # SD1.5-style `UNet2DConditionModel` config
 
 # %% ../nbs/06_backbone.ipynb #00b626a0
 class EMOUNet(ModelMixin, ConfigMixin):
-    "EMO's denoising network: backbone with reference, audio, temporal and speed attention, plus ReferenceNet and condition encoders."
+    """EMO's denoising network: backbone with reference, audio, temporal and speed attention, plus ReferenceNet and
+    condition encoders."""
     _supports_gradient_checkpointing = True
     @register_to_config
     def __init__(self, unet:dict|None=None, # SD1.5-style UNet config (None: SD15_UNET)
                  motion:dict|None=None, # MotionAdapter config (None: SD15_MOTION)
                  reference_attention:str='cross', # 'cross' (paper) or 'concat' (Animate Anyone)
-                 face_locator_at:str='latent', # 'latent': add to the noisy latent (paper); 'conv_in': after conv_in (open peers)
+                 # 'latent': add to the noisy latent (paper); 'conv_in': after conv_in (open peers)
+                 face_locator_at:str='latent',
                  face_locator_hidden:tuple|None=None, # face locator conv widths
                  audio_layers:int|None=None, audio_width:int|None=None, # L and D of the wav2vec2 features
                  audio_m:int|None=None, audio_tokens:int|None=None, audio_hidden:int|None=None, # m, K, projection width
                  speed_dim:int|None=None, speed_m:int|None=None, speed_hidden:int|None=None, # l, m, MLP width
-                 speed_mode:str='soft'): # bucket code; every None: the sd15 preset's (SD15_UNET, SD15_MOTION, SD15_LAYERS)
+                 # bucket code; every None: the sd15 preset's (SD15_UNET, SD15_MOTION, SD15_LAYERS)
+                 speed_mode:str='soft'):
         super().__init__()
         unet,motion = unet or SD15_UNET,motion or SD15_MOTION
-        given = dict(face_locator_hidden=face_locator_hidden, audio_layers=audio_layers, audio_width=audio_width, audio_m=audio_m,
-                     audio_tokens=audio_tokens, audio_hidden=audio_hidden, speed_dim=speed_dim, speed_m=speed_m, speed_hidden=speed_hidden)
+        given = dict(face_locator_hidden=face_locator_hidden, audio_layers=audio_layers, audio_width=audio_width,
+                     audio_m=audio_m,
+                     audio_tokens=audio_tokens, audio_hidden=audio_hidden, speed_dim=speed_dim, speed_m=speed_m,
+                     speed_hidden=speed_hidden)
         w = {k: SD15_LAYERS[k] if v is None else v for k,v in given.items()}
-        if face_locator_at not in ('latent', 'conv_in'): raise ValueError(f"face_locator_at must be 'latent' or 'conv_in', not {face_locator_at!r}")
+        if face_locator_at not in ('latent', 'conv_in'):
+            raise ValueError(f"face_locator_at must be 'latent' or 'conv_in', not {face_locator_at!r}")
         self.bank = ConditionBank()
         self.reference_net = ReferenceNet(unet)
         self.backbone = motion_unet(unet, motion)
-        self.spatial_keys = install_spatial_blocks(self.backbone, self.bank, reference_attention, unet['cross_attention_dim'])
+        self.spatial_keys = install_spatial_blocks(self.backbone, self.bank, reference_attention,
+                                                   unet['cross_attention_dim'])
         self.temporal_keys = install_temporal_layers(self.backbone, self.bank, w['speed_dim'])
-        self.audio_projection = AudioProjection(w['audio_layers'], w['audio_width'], w['audio_m'], w['audio_tokens'], unet['cross_attention_dim'], w['audio_hidden'])
+        self.audio_projection = AudioProjection(w['audio_layers'], w['audio_width'], w['audio_m'], w['audio_tokens'],
+                                                unet['cross_attention_dim'], w['audio_hidden'])
         self.speed_encoder = SpeedEncoder(w['speed_dim'], m=w['speed_m'], mode=speed_mode, hidden=w['speed_hidden'])
         at_latent = face_locator_at == 'latent'
-        self.face_locator = FaceLocator(unet.get('in_channels', 4) if at_latent else unet['block_out_channels'][0], w['face_locator_hidden'])
+        self.face_locator = FaceLocator(unet.get('in_channels', 4) if at_latent else unet['block_out_channels'][0],
+                                        w['face_locator_hidden'])
         zero_init(self.face_locator.out)
         hook = self.backbone.conv_in.register_forward_pre_hook if at_latent else self.backbone.conv_in.register_forward_hook
         hook(self._add_face)
@@ -76,16 +85,19 @@ class EMOUNet(ModelMixin, ConfigMixin):
 
     @classmethod
     def from_preset(cls, name:str='tiny', **kwargs):
-        "An EMOUNet of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)), with random weights; `kwargs` override the preset."
+        """An EMOUNet of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)), with random
+        weights; `kwargs` override the preset."""
         return cls(**{**preset(name).model(), **kwargs})
 
     def conditions(self, shape:tuple, # of the noisy latents: (b, 4, f, h, w)
                    reference:ReferenceFeatures|None=None, # from `self.reference_net`, once per clip
                    audio:torch.Tensor|None=None, # windowed wav2vec2 features (b, f, 2m+1, L, D)
-                   speed:torch.Tensor|None=None, # head rotation speed (b, f) in degrees per frame, or (b, 1): one for the clip
+                   # head rotation speed (b, f) in degrees per frame, or (b, 1): one for the clip
+                   speed:torch.Tensor|None=None,
                    face_mask:torch.Tensor|None=None, # face region (b, 1, h, w), latent resolution
                    temporal:bool=True, # run the temporal layers (False in the image stage)
-                   keys:bool=False, # also project every block's condition keys and values (for reuse over a clip's steps)
+                   # also project every block's condition keys and values (for reuse over a clip's steps)
+                   keys:bool=False,
                   )->EMOContext:
         "The conditions encoded as the EMO layers read them."
         b,_,f,h,w = shape
@@ -103,29 +115,38 @@ class EMOUNet(ModelMixin, ConfigMixin):
     def _check_conditions(self, b, f, h, w, reference, audio, speed, face_mask):
         "Fail early, with the shapes in the message, on conditions that do not match the latents."
         bad = []
-        if audio is not None and tuple(audio.shape[:2]) != (b, f): bad.append(f"audio {tuple(audio.shape)} is not (b={b}, f={f}, 2m+1, L, D)")
-        if speed is not None and tuple(speed.shape) not in ((b, f), (b, 1)): bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f}) or (b={b}, 1)")
-        if face_mask is not None and tuple(face_mask.shape) != (b, 1, h, w): bad.append(f"face_mask {tuple(face_mask.shape)} is not {(b, 1, h, w)}")
+        if audio is not None and tuple(audio.shape[:2]) != (b, f):
+            bad.append(f"audio {tuple(audio.shape)} is not (b={b}, f={f}, 2m+1, L, D)")
+        if speed is not None and tuple(speed.shape) not in ((b, f), (b, 1)):
+            bad.append(f"speed {tuple(speed.shape)} is not (b={b}, f={f}) or (b={b}, 1)")
+        if face_mask is not None and tuple(face_mask.shape) != (b, 1, h, w):
+            bad.append(f"face_mask {tuple(face_mask.shape)} is not {(b, 1, h, w)}")
         for kind,d in [('reference', reference and reference.tokens), ('motion', reference and reference.motion)]:
-            if d and len(next(iter(d.values()))) != b: bad.append(f"{kind} features have batch {len(next(iter(d.values())))}, latents {b}")
+            if d and len(next(iter(d.values()))) != b:
+                bad.append(f"{kind} features have batch {len(next(iter(d.values())))}, latents {b}")
         if bad: raise ValueError('; '.join(bad))
 
     def forward(self,
                 sample:torch.Tensor, # noisy latents (b, 4, f, h, w)
                 timestep, # diffusion step: a number or (b,)
-                reference:ReferenceFeatures|None=None, audio:torch.Tensor|None=None, # the conditions, as `conditions` takes them
+                reference:ReferenceFeatures|None=None,
+                audio:torch.Tensor|None=None, # the conditions, as `conditions` takes them
                 speed:torch.Tensor|None=None, face_mask:torch.Tensor|None=None, temporal:bool=True,
                 return_dict:bool=True,
-                context:EMOContext|None=None, # instead of the conditions: from `conditions`, computed once for many steps
+                # instead of the conditions: from `conditions`, computed once for many steps
+                context:EMOContext|None=None,
                ):
         "The backbone's prediction (b, 4, f, h, w) for `sample` (noise or v, as trained) under the given conditions."
         if context is None: context = self.conditions(sample.shape, reference, audio, speed, face_mask, temporal)
-        elif context.num_frames != sample.shape[2]: raise ValueError(f"the context is for {context.num_frames} frames, the latents have {sample.shape[2]}")
-        with self.bank.use(context): return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
+        elif context.num_frames != sample.shape[2]:
+            raise ValueError(f"the context is for {context.num_frames} frames, the latents have {sample.shape[2]}")
+        with self.bank.use(context):
+            return self.backbone(sample, timestep, encoder_hidden_states=None, return_dict=return_dict)
 
 # %% ../nbs/06_backbone.ipynb #4acb94ff
 NEW_LAYERS = re.compile(r'^(audio_projection|speed_encoder|face_locator)\.|\.(audio_attn|norm_audio|speed_attn|norm_speed)\.')
-TEXT_ATTENTION = re.compile(r'\.attentions\.\d+\.transformer_blocks\.\d+\.(attn2|norm2)\.') # what EMO adds; what SD1.5 has and EMO does not use
+# what EMO adds; what SD1.5 has and EMO does not use
+TEXT_ATTENTION = re.compile(r'\.attentions\.\d+\.transformer_blocks\.\d+\.(attn2|norm2)\.')
 
 PARAM_GROUPS = ('reference_net', 'backbone_spatial', 'face_locator', 'audio_layers', 'temporal_layers', 'speed_layers')
 STAGE_GROUPS = {1: ('backbone_spatial', 'reference_net', 'face_locator'), 2: ('temporal_layers', 'audio_layers'),
@@ -151,9 +172,11 @@ def param_groups(self:EMOUNet)->dict:
 def set_stage(self:EMOUNet, stage:int, # 1, 2 or 3
               also=(), # further groups to train, e.g. ('audio_layers',) for the stage-3 ablation of chapter 11
              )->list:
-    "Make trainable exactly the groups of training stage 1, 2 or 3 (and `also`) and freeze the rest; returns the trainable groups."
+    """Make trainable exactly the groups of training stage 1, 2 or 3 (and `also`) and freeze the rest; returns the
+    trainable groups."""
     if stage not in STAGE_GROUPS: raise ValueError(f"stage must be 1, 2 or 3, not {stage!r}")
-    if bad := set(also) - set(PARAM_GROUPS): raise ValueError(f"unknown parameter groups {sorted(bad)}; have {PARAM_GROUPS}")
+    if bad := set(also) - set(PARAM_GROUPS):
+        raise ValueError(f"unknown parameter groups {sorted(bad)}; have {PARAM_GROUPS}")
     trained = list(STAGE_GROUPS[stage]) + [g for g in also if g not in STAGE_GROUPS[stage]]
     for g,ps in self.param_groups().items():
         for p in ps.values(): p.requires_grad_(g in trained)

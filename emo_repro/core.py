@@ -80,7 +80,8 @@ ASSETS = Path(emo_repro.__file__).parent/'assets' # shipped as package data, so 
 def asset(name:str)->Path:
     "Path of a file bundled in `emo_repro/assets` (`astronaut.png`, `synthetic_portrait.png`, `speech_en.wav`)."
     p = ASSETS/name
-    if not p.exists(): raise FileNotFoundError(f"{p}: no such bundled asset; have {sorted(o.name for o in ASSETS.iterdir())}")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such bundled asset; have {sorted(o.name for o in ASSETS.iterdir())}")
     return p
 
 # %% ../nbs/00_core.ipynb #6c478a6b
@@ -93,7 +94,8 @@ def local_or_hub(spec, # a folder, or a hub id such as 'owner/name'
                  what:str, # what it should name, for the message ('vae', 'dataset', ...)
                  hub:bool=True, # whether a hub id is allowed
                 )->str: # the folder (with ~ expanded) or the hub id
-    "An existing folder, or a hub id; anything else that looks like a path is the error 'no such folder', never a download."
+    """An existing folder, or a hub id; anything else that looks like a path is the error 'no such folder', never a
+    download."""
     s = str(spec); p = Path(s).expanduser()
     if s and p.is_dir(): return str(p)  # Path('') is the current folder
     if s and p.exists(): raise InputError(spec, f"is a file, not a folder (the {what})")
@@ -106,9 +108,12 @@ def check_device(device:str|None)->str:
     "`device`, or cuda when there is one, refused at once if this machine does not have it."
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     try: d = torch.device(device)
-    except RuntimeError: raise InputError('device', f"{device!r} is not a device (cpu, cuda, cuda:1, mps, ...)") from None
-    if d.type == 'cuda' and (d.index or 0) >= torch.cuda.device_count(): raise InputError('device', f"{device!r}: this machine has no such CUDA device")
-    if d.type == 'mps' and not torch.backends.mps.is_available(): raise InputError('device', f"{device!r}: this machine has no MPS device")
+    except RuntimeError:
+        raise InputError('device', f"{device!r} is not a device (cpu, cuda, cuda:1, mps, ...)") from None
+    if d.type == 'cuda' and (d.index or 0) >= torch.cuda.device_count():
+        raise InputError('device', f"{device!r}: this machine has no such CUDA device")
+    if d.type == 'mps' and not torch.backends.mps.is_available():
+        raise InputError('device', f"{device!r}: this machine has no MPS device")
     return device
 
 
@@ -116,7 +121,9 @@ def check_device(device:str|None)->str:
 def pyav():
     "The `av` module (PyAV), or an error saying that reading or writing media needs it."
     try: import av
-    except ImportError as e: raise ModuleNotFoundError(f"reading and writing audio and video needs PyAV, which cannot be imported here ({e}): pip install av", name='av') from None
+    except ImportError as e:
+        raise ModuleNotFoundError(f"reading and writing audio and video needs PyAV, which cannot be imported here "
+                                  f"({e}): pip install av", name='av') from None
     return av
 
 # %% ../nbs/00_core.ipynb #062f086f

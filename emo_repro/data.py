@@ -26,7 +26,8 @@ from .core import EMOError, InputError, VideoError, atomic_write, atomic_path, c
 from .audio import SAMPLE_RATE, AudioEncoder, TrackFeatures, clip_windows, wave_stats
 from .tracking import FaceTrack, track_faces, head_pose, rotation_speed
 from .face_locator import union_box, box_mask
-from .video import FPS, VIDEO_EXTS, SAMPLES_PER_FRAME, write_video, read_video, iter_frames, video_audio, write_wav, read_wav, _open, _video_stream
+from .video import (FPS, VIDEO_EXTS, SAMPLES_PER_FRAME, write_video, read_video, iter_frames, video_audio,
+    write_wav, read_wav, _open, _video_stream)
 
 # %% auto #0
 __all__ = ['MANIFEST_KEYS', 'VAE_SCALE', 'UNSAFE_PICKLE', 'track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats',
@@ -222,7 +223,8 @@ def read_manifest(root)->list:
 def parse_shard(shard:str)->tuple:
     "'i/N' -> (i, N)."
     try: i,N = map(int, str(shard).split('/')); assert 0 <= i < N
-    except (ValueError, AssertionError): raise InputError('--shard', f"expected i/N with 0 <= i < N, got {shard!r}") from None
+    except (ValueError, AssertionError):
+        raise InputError('--shard', f"expected i/N with 0 <= i < N, got {shard!r}") from None
     return i,N
 
 def in_shard(vid:str, shard:str='0/1')->bool:
@@ -240,7 +242,8 @@ def check_options(size:int, # side of the square crops
     "Refuse settings that would make every video fail, before any work starts."
     if not (isinstance(size, int) and size > 0 and size % VAE_SCALE == 0):
         raise InputError('--size', f"{size} is not a positive multiple of {VAE_SCALE} (the VAE's downsampling factor)")
-    if not (isinstance(workers, int) and workers >= 1): raise InputError('--workers', f"{workers} is not a number of processes (1 or more)")
+    if not (isinstance(workers, int) and workers >= 1):
+        raise InputError('--workers', f"{workers} is not a number of processes (1 or more)")
     parse_shard(shard)
 
 # %% ../nbs/07_data.ipynb #d516b28d
@@ -262,10 +265,12 @@ def folder_lock(out_dir, # the dataset folder (created)
         yield
 
 def _flock(stack:ExitStack, p:Path, shared:bool=False):
-    "Lock file `p` until `stack` closes, or raise naming the runs that hold it; an exclusive holder writes its pid in it."
+    """Lock file `p` until `stack` closes, or raise naming the runs that hold it; an exclusive holder writes its pid in
+    it."""
     f = stack.enter_context(open(p, 'a+'))
     try: fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError: raise InputError(p.parent, f"another emo-preprocess is writing here (pid {_lock_holders(p.parent)})") from None
+    except BlockingIOError:
+        raise InputError(p.parent, f"another emo-preprocess is writing here (pid {_lock_holders(p.parent)})") from None
     f.truncate(0)
     if not shared: f.write(str(os.getpid())); f.flush()
 
@@ -280,7 +285,8 @@ def _lock_holders(d:Path)->str:
 
 # %% ../nbs/07_data.ipynb #df5c7dcf
 def _recorded(out_dir)->dict:
-    "The settings `out_dir` was made with: its dataset.json, or for a folder made before that file, the size of its videos."
+    """The settings `out_dir` was made with: its dataset.json, or for a folder made before that file, the size of its
+    videos."""
     if (p := Path(out_dir)/'dataset.json').exists(): return _read_json(p)
     meta = next(iter(sorted(Path(out_dir).glob('videos/[!.]*/meta.json'))), None)
     return {'size': _read_json(meta)['size']} if meta else {}
@@ -292,9 +298,11 @@ def dataset_settings(out_dir, # the dataset folder
                     )->dict: # the folder's settings
     "Check that a run's settings are those of the videos already in `out_dir`, and record them at the first run."
     have,want = _recorded(out_dir),dict(size=size, crop_scale=crop_scale, fps=FPS)
-    if have.get('size', size) != size: raise InputError(out_dir, f"holds a {have['size']}-px dataset; this run asks for {size}")
+    if have.get('size', size) != size:
+        raise InputError(out_dir, f"holds a {have['size']}-px dataset; this run asks for {size}")
     if have.get('crop_scale', crop_scale) != crop_scale:
-        raise InputError(out_dir, f"holds crops of {have['crop_scale']} times the face box; this run asks for {crop_scale}")
+        raise InputError(out_dir,
+                         f"holds crops of {have['crop_scale']} times the face box; this run asks for {crop_scale}")
     if record and not (Path(out_dir)/'dataset.json').exists():
         with atomic_write(Path(out_dir)/'dataset.json', 'w') as f: json.dump(want, f, indent=1)
     return {**want, **have}
@@ -304,7 +312,8 @@ def _failure_note(out_dir, vid)->Path: return Path(out_dir)/'failed'/f'{vid}.jso
 def _is_done(out_dir, vid)->bool: return (Path(out_dir)/'videos'/vid/'meta.json').exists()
 
 class PreprocessStopped(EMOError):
-    "A problem that is not the input's (a full disk, a folder removed under the run, a bug): the run stops, its finished videos stay."
+    """A problem that is not the input's (a full disk, a folder removed under the run, a bug): the run stops, its
+    finished videos stay."""
 
 UNSAFE_PICKLE = "not safe to load: a pickle that would run code, not tensors alone; it was not loaded"
 
@@ -317,9 +326,11 @@ def _unsafe_pickle(e:BaseException|None)->bool:
     return False
 
 def _one_line(e:BaseException)->str:
-    "An exception in one line: 'file: problem' for an OS error that names its file, else its type and message; a refused pickle says only that it is unsafe."
+    """An exception in one line: 'file: problem' for an OS error that names its file, else its type and message; a
+    refused pickle says only that it is unsafe."""
     if isinstance(e, EMOError): s = str(e)
-    elif _unsafe_pickle(e): return UNSAFE_PICKLE  # torch's own message suggests weights_only=False, the one thing not to do
+    # torch's own message suggests weights_only=False, the one thing not to do
+    elif _unsafe_pickle(e): return UNSAFE_PICKLE
     elif isinstance(e, OSError) and e.filename: s = f"{e.filename}: {e.strerror or e}"
     else: s = f"{type(e).__name__}: {e}"
     return next((l.strip() for l in s.splitlines() if l.strip()), s)
@@ -328,7 +339,8 @@ def _run_one(job)->dict:
     "Preprocess one video; a problem with the input becomes a row (and a note in failed/), anything else stops the run."
     src,vid,rel,out_dir,kwargs = job
     try: return _preprocess_or_note(src, vid, rel, out_dir, kwargs)
-    except Exception as e: raise PreprocessStopped(f"{src}: {_one_line(e)} (the run stopped; the finished videos are kept)") from e
+    except Exception as e:
+        raise PreprocessStopped(f"{src}: {_one_line(e)} (the run stopped; the finished videos are kept)") from e
 
 def _preprocess_or_note(src, vid, rel, out_dir, kwargs)->dict:
     "The manifest row of one video: done, or failed for a reason the failure note in failed/ keeps."
@@ -351,7 +363,8 @@ def _worker_init():
 def _map(f, items:list, workers:int):
     "`f` over `items` in `workers` processes (in this one if `workers` <= 1), yielding results as they finish."
     if workers <= 1: yield from map(f, items); return
-    ctx = multiprocessing.get_context('forkserver' if 'forkserver' in multiprocessing.get_all_start_methods() else 'spawn')
+    ctx = multiprocessing.get_context('forkserver' if 'forkserver' in multiprocessing.get_all_start_methods()
+                                      else 'spawn')
     if ctx.get_start_method() == 'forkserver': ctx.set_forkserver_preload([f.__module__])
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex:
         futures = [ex.submit(f, x) for x in items]
@@ -361,7 +374,8 @@ def _map(f, items:list, workers:int):
 # %% ../nbs/07_data.ipynb #469b2dc2
 def input_videos(in_dir, out_dir)->dict:
     "`list_videos(in_dir)` without the dataset `out_dir` (which may lie inside it); `InputError` if there are none."
-    if not (videos := list_videos(in_dir, skip=out_dir)): raise InputError(in_dir, f"holds no videos ({', '.join(VIDEO_EXTS)})")
+    if not (videos := list_videos(in_dir, skip=out_dir)):
+        raise InputError(in_dir, f"holds no videos ({', '.join(VIDEO_EXTS)})")
     return videos
 
 def preprocess_folder(in_dir, # folder of videos, searched recursively
@@ -384,9 +398,11 @@ def preprocess_folder(in_dir, # folder of videos, searched recursively
                 and (retry_failed or not _failure_note(out_dir, vid).exists())]
         with tqdm(total=len(jobs), desc='preprocess', unit='video', disable=not progress) as bar:
             try:
-                for row in _map(_run_one, jobs, workers): bar.update(); bar.set_postfix_str(f"{row['id']}: {row['status']}")
+                for row in _map(_run_one, jobs,
+                                workers): bar.update(); bar.set_postfix_str(f"{row['id']}: {row['status']}")
             except BrokenProcessPool:
-                raise PreprocessStopped(f"{out_dir}: a worker process died (killed, or out of memory); the finished videos are kept") from None
+                raise PreprocessStopped(f"{out_dir}: a worker process died (killed, or out of memory); the finished "
+                                        f"videos are kept") from None
         return write_manifest(out_dir)
 
 # %% ../nbs/07_data.ipynb #295c26a9
@@ -398,7 +414,8 @@ def dataset_face_stats(root, # a dataset folder made by `preprocess_folder`
     stats = [_video_face_stats(root/'videos'/r['id'], f) for r in read_manifest(root) if r.get('status') == 'done']
     if not stats: raise InputError(root, "holds no finished video")
     med = lambda k: np.median([s[k] for s in stats], 0)
-    return dict(crop_scale=round(float(med('crop_scale')), 4), mask_scale=[round(float(s), 4) for s in med('mask_scale')],
+    return dict(crop_scale=round(float(med('crop_scale')), 4),
+                mask_scale=[round(float(s), 4) for s in med('mask_scale')],
                 clip_frames=f, videos=len(stats))
 
 def _video_face_stats(d:Path, f:int)->dict:
@@ -454,7 +471,8 @@ def cache_audio_features(out_dir, encoder, shard:str='0/1', progress:bool=True):
                   unit='video', disable=not progress):
         T = json.loads((d/'meta.json').read_text())['num_frames']
         feats = track_features(encoder, d, T).features(0, T)
-        with atomic_path(d/'audio_features.safetensors') as t: save_file({'audio_features': feats.half().contiguous()}, t)
+        with atomic_path(d/'audio_features.safetensors') as t:
+            save_file({'audio_features': feats.half().contiguous()}, t)
 
 # %% ../nbs/07_data.ipynb #27726ca6
 def load_vae(name_or_path:str):
@@ -494,9 +512,12 @@ def emo_preprocess(in_dir:str, # folder of videos (mp4, mov, mkv, webm), searche
                   ):
     "Preprocess a folder of talking-head videos into an EMO training dataset."
     if latents != bool(vae): raise CliError('--latents needs --vae' if latents else '--vae is only used with --latents')
-    if audio_features != bool(wav2vec): raise CliError('--audio-features needs --wav2vec' if audio_features else '--wav2vec is only used with --audio-features')
+    if audio_features != bool(wav2vec):
+        raise CliError('--audio-features needs --wav2vec' if audio_features
+                       else '--wav2vec is only used with --audio-features')
     try:
-        check_options(512 if size is None else size, workers, shard); input_videos(in_dir, out_dir)  # before anything is written
+        # before anything is written
+        check_options(512 if size is None else size, workers, shard); input_videos(in_dir, out_dir)
         dev = _device(device) if latents or audio_features else None
         vae = vae and _load_model(load_vae, vae, 'VAE')
         encoder = wav2vec and _load_model(AudioEncoder.from_pretrained, wav2vec, 'wav2vec2 model')
@@ -532,8 +553,11 @@ class VideoDataset(torch.utils.data.Dataset):
         self.encoder,self.seed,self.stride,self.mask_margin = audio_encoder,seed,stride,mask_margin
         rows = [r for r in read_manifest(root) if r['status'] == 'done' and (ids is None or r['id'] in ids)
                 and r['num_frames'] > n + f and (r['has_audio'] or not audio)]
-        if not rows: raise InputError(root, f"no finished video{' with sound' if audio else ''} has more than n + f = {n+f} frames")
-        if latents and (miss := [r['id'] for r in rows if not r['latents']]): raise InputError(root, f"no cached latents for {miss}")
+        if not rows:
+            raise InputError(root,
+                             f"no finished video{' with sound' if audio else ''} has more than n + f = {n+f} frames")
+        if latents and (miss := [r['id'] for r in rows if not r['latents']]):
+            raise InputError(root, f"no cached latents for {miss}")
         self.rows = rows
         self.features = audio and (audio_encoder is not None or all(r['audio_features'] for r in rows))
         self.ends = np.cumsum([(r['num_frames'] - n - f) // stride + 1 for r in rows])  # items end after each video
@@ -553,7 +577,8 @@ class VideoDataset(torch.utils.data.Dataset):
     def _track(self, vid:str)->dict:
         "Boxes and speeds of a video, loaded once."
         if vid not in self._tracks:
-            with np.load(self.root/'videos'/vid/'track.npz') as z: self._tracks[vid] = dict(boxes=z['boxes'], speed=z['speed'])
+            with np.load(self.root/'videos'/vid/'track.npz') as z:
+                self._tracks[vid] = dict(boxes=z['boxes'], speed=z['speed'])
         return self._tracks[vid]
 
     def _frames(self, d:Path, start:int, ref:int)->tuple:
@@ -571,8 +596,10 @@ class VideoDataset(torch.utils.data.Dataset):
         "Windows (f, 2m+1, L, D) of targets a ... a+f-1: cached, or computed as for the cache (chapter 01's one path)."
         if (d/'audio_features.safetensors').exists():
             with safe_open(d/'audio_features.safetensors', 'pt') as s:
-                x = s.get_slice('audio_features'); return clip_windows(lambda lo, hi: x[lo:hi].float(), T, a, self.f, self.m)
-        if d.name not in self._stats: self._stats[d.name] = wave_stats(read_wav(d/'audio.wav'))  # the whole track's, once
+                x = s.get_slice('audio_features'); return clip_windows(lambda lo, hi: x[lo:hi].float(), T, a,
+                                                                       self.f, self.m)
+        # the whole track's, once
+        if d.name not in self._stats: self._stats[d.name] = wave_stats(read_wav(d/'audio.wav'))
         return clip_windows(track_features(self.encoder, d, T, self._stats[d.name]).features, T, a, self.f, self.m)
 
     def __getitem__(self, i:int)->dict:
@@ -584,7 +611,8 @@ class VideoDataset(torch.utils.data.Dataset):
         clip,refx = self._frames(d, start, ref)
         kind = 'latents' if self.latents else 'pixel_values'
         item = {kind: clip[:, n:], f'reference_{kind}': refx, **({f'motion_{kind}': clip[:, :n]} if n else {}),
-                'face_mask': box_mask(union_box(tr['boxes'][a:a+f], self.mask_margin, (size, size)), (size, size), (lat, lat)),
+                'face_mask': box_mask(union_box(tr['boxes'][a:a+f], self.mask_margin, (size, size)), (size, size),
+                                      (lat, lat)),
                 'speed': torch.from_numpy(tr['speed'][a:a+f].copy()),
                 'frame_index': torch.arange(start, a + f), 'reference_index': torch.tensor(ref), 'video_id': row['id']}
         if self.audio:
@@ -616,7 +644,8 @@ def plot_item(item:dict, # an item of `VideoDataset` or `ImageDataset` with pixe
     rows,cols = item['face_mask'][0].nonzero(as_tuple=True); h,w = item['face_mask'].shape[1:]
     for t in idx[n:]:  # the mask's outline on every target
         x0,x1 = (t + cols.min().item()/w)*dt,(t + (cols.max().item()+1)/w)*dt
-        axs[0].add_patch(plt.Rectangle((x0, 1 - (rows.max().item()+1)/h), x1-x0, (rows.max()-rows.min()+1).item()/h, fill=False, ec='r', lw=1))
+        axs[0].add_patch(plt.Rectangle((x0, 1 - (rows.max().item()+1)/h), x1-x0, (rows.max()-rows.min()+1).item()/h,
+                                       fill=False, ec='r', lw=1))
     axs[0].set(xlim=(idx[0]*dt, (idx[-1]+1)*dt), ylim=(0, 1), yticks=[],
                title=f"{item['video_id']}: {n} motion frames (dimmed), {f} targets with the face mask (red)")
     ts = np.append(idx[n:], idx[-1]+1)*dt

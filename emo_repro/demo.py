@@ -36,16 +36,19 @@ class UploadLimits:
     "What the page accepts from an upload, checked before Gradio or the model reads it."
     max_bytes:int=50 * 2**20    # per file
     max_pixels:int=MAX_IMAGE_PIXELS   # width x height of the portrait: emo-generate's limit, 40 megapixels
-    max_seconds:float=60.       # length of the sound track, and so of the video: one request holds the only worker meanwhile
+    # length of the sound track, and so of the video: one request holds the only worker meanwhile
+    max_seconds:float=60.
 
     def __post_init__(self):
         if not (isinstance(self.max_seconds, (int, float)) and 0 < self.max_seconds <= 3600):
-            raise InputError('--max-seconds', f"{self.max_seconds!r}: must be a number of seconds above 0, at most 3600")
+            raise InputError('--max-seconds',
+                             f"{self.max_seconds!r}: must be a number of seconds above 0, at most 3600")
 
 def _check_bytes(path, limits:UploadLimits, error)->None:
     n = Path(path).stat().st_size
     if n == 0: raise error(path, "is empty (0 bytes)")
-    if n > limits.max_bytes: raise error(path, f"is {n / 2**20:.0f} MB; this page takes files up to {limits.max_bytes / 2**20:.0f} MB")
+    if n > limits.max_bytes:
+        raise error(path, f"is {n / 2**20:.0f} MB; this page takes files up to {limits.max_bytes / 2**20:.0f} MB")
 
 def check_portrait(path, limits:UploadLimits=UploadLimits())->None:
     "Refuse a portrait that is empty, too large, too many pixels or not a picture, from its header alone."
@@ -54,9 +57,14 @@ def check_portrait(path, limits:UploadLimits=UploadLimits())->None:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', Image.DecompressionBombWarning)
             with Image.open(path) as im: W,H = im.size
-    except Image.DecompressionBombError: raise ImageError(path, f"has more than {limits.max_pixels / 1e6:g} megapixels, the most this page takes") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError): raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
-    if W * H > limits.max_pixels: raise ImageError(path, f"is {W}x{H}, more than {limits.max_pixels / 1e6:g} megapixels, the most this page takes")
+    except Image.DecompressionBombError:
+        raise ImageError(path,
+                         f"has more than {limits.max_pixels / 1e6:g} megapixels, the most this page takes") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
+    if W * H > limits.max_pixels:
+        raise ImageError(path,
+                         f"is {W}x{H}, more than {limits.max_pixels / 1e6:g} megapixels, the most this page takes")
 
 def check_sound(path, limits:UploadLimits=UploadLimits())->None:
     "Refuse a sound file that is empty, too large, unreadable, silent of streams or longer than `limits.max_seconds`."
@@ -66,15 +74,21 @@ def check_sound(path, limits:UploadLimits=UploadLimits())->None:
             if not c.streams.audio: raise AudioError(path, 'no audio stream')
             s = c.streams.audio[0]
             secs = float(s.duration * s.time_base) if s.duration else c.duration / av.time_base if c.duration else None
-            if secs is None: secs = sum(f.samples / f.sample_rate for f in c.decode(s))  # the header does not say: count (the file is small)
+            # the header does not say: count (the file is small)
+            if secs is None: secs = sum(f.samples / f.sample_rate for f in c.decode(s))
     except av.FFmpegError as e: raise AudioError(path, f'cannot read audio ({e.strerror})') from None
-    if secs > limits.max_seconds: raise AudioError(path, f"is {secs:.0f} s long; this page makes videos of up to {limits.max_seconds:g} s (emo-demo --max-seconds)")
+    if secs > limits.max_seconds:
+        raise AudioError(path,
+            f"is {secs:.0f} s long; this page makes videos of up to {limits.max_seconds:g} s (emo-demo --max-seconds)")
 
 # %% ../nbs/14_demo.ipynb #61b3cc10
-def make_video(pipe, image, audio, out_dir, speed:float=1.0, steps:int=PAPER_STEPS, seed:int=0, sampler:str='ddim', guidance:float=GUIDANCE)->Path:
-    "The pipeline on the page's inputs, into a fresh MP4 in `out_dir` (written atomically: a failed request leaves nothing there)."
+def make_video(pipe, image, audio, out_dir, speed:float=1.0, steps:int=PAPER_STEPS, seed:int=0, sampler:str='ddim',
+               guidance:float=GUIDANCE)->Path:
+    """The pipeline on the page's inputs, into a fresh MP4 in `out_dir` (written atomically: a failed request leaves
+    nothing there)."""
     out = Path(out_dir)/f'emo-{uuid.uuid4().hex[:12]}.mp4'
-    return pipe(image, audio, out, num_inference_steps=int(steps), guidance_scale=float(guidance), speed=float(speed), seed=int(seed), sampler=sampler).path
+    return pipe(image, audio, out, num_inference_steps=int(steps), guidance_scale=float(guidance), speed=float(speed),
+                seed=int(seed), sampler=sampler).path
 
 def _problem(e:Exception)->str:
     "The problem an exception states, in one line, without the file it names."
@@ -85,7 +99,8 @@ def _problem(e:Exception)->str:
 def _file(check, limits:UploadLimits):
     "A `_checked` check of an uploaded file: `check(path, limits)`."
     def f(payload):
-        if payload is not None and not getattr(payload, 'path', None): raise InputError('upload', 'arrived without a file: send it as an upload')
+        if payload is not None and not getattr(payload, 'path', None):
+            raise InputError('upload', 'arrived without a file: send it as an upload')
         if payload is not None: check(payload.path, limits)
         return payload
     return f
@@ -94,8 +109,10 @@ def _number(lo:float, hi:float, whole:bool=False):
     "A `_checked` check of a number from `lo` to `hi` (a whole one if `whole`)."
     def f(v):
         if v is None: raise InputError('value', 'none given')
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)): raise InputError('value', f"{v!r} is not a number")
-        if not lo <= v <= hi or (whole and v != int(v)): raise InputError('value', f"{v!r} is not a{' whole' if whole else ''} number from {lo:g} to {hi:g}")
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
+            raise InputError('value', f"{v!r} is not a number")
+        if not lo <= v <= hi or (whole and v != int(v)):
+            raise InputError('value', f"{v!r} is not a{' whole' if whole else ''} number from {lo:g} to {hi:g}")
         return v
     return f
 
@@ -103,14 +120,16 @@ def _checked(component, # a Gradio input component class
              name:str, # the input as the page calls it
              check=lambda v: v, # the value -> the value, or an exception saying what is wrong
             ):
-    "`component`, drawn as it is, whose value goes through `check` and then Gradio's own reading, any refusal reaching the page as one line."
+    """`component`, drawn as it is, whose value goes through `check` and then Gradio's own reading, any refusal reaching
+    the page as one line."""
     import gradio as gr
     class Checked(component):
         is_template = True  # Gradio's way to draw a subclass as its parent
         def preprocess(self, payload):
             try: return super().preprocess(check(payload))
             except Exception as e: raise gr.Error(f"{name}: {_problem(e)}", print_exception=False) from None
-    Checked.__name__ = Checked.__qualname__ = f'Checked{component.__name__}'  # Gradio tells components apart by class name
+    # Gradio tells components apart by class name
+    Checked.__name__ = Checked.__qualname__ = f'Checked{component.__name__}'
     return Checked
 
 # %% ../nbs/14_demo.ipynb #f983ee8a
@@ -127,19 +146,30 @@ def demo_app(pipe, # an EMOPipeline (chapter 10)
     lo,hi = (float(c) for c in pipe.unet.speed_encoder.centers[[0, -1]])
     def run(image, audio, speed, steps, seed, sampler, progress=gr.Progress(track_tqdm=True)):
         for v,name in ((image, 'portrait'), (audio, 'audio')):
-            if not v: raise gr.Error(f'{name}: none given (upload one, or reload the page for the bundled one)', print_exception=False)
+            if not v:
+                raise gr.Error(f'{name}: none given (upload one, or reload the page for the bundled one)',
+                               print_exception=False)
         try: return str(make_video(pipe, image, audio, app.out_dir, speed, steps, seed, sampler))
-        except (InputError, OSError, av.FFmpegError) as e: raise gr.Error(error_line(e, {str(image): 'portrait', str(audio): 'audio'}), print_exception=False) from None
+        except (InputError, OSError, av.FFmpegError) as e:
+            raise gr.Error(error_line(e, {str(image): 'portrait', str(audio): 'audio'}),
+                           print_exception=False) from None
     with gr.Blocks(title='EMO: a portrait speaks', delete_cache=(600, 3600)) as app:
         gr.Markdown(f"## EMO: a portrait speaks\nA portrait and a sound track in, a video of that face speaking them out (emo_repro, weights `{weights}`). The inputs are bundled ones: press Generate, or upload your own (sound of up to {limits.max_seconds:g} s).")
         with gr.Row():
             with gr.Column():
-                image = _checked(gr.Image, 'portrait', _file(check_portrait, limits))(value=str(portrait), type='filepath', image_mode=None, label='Portrait', elem_id='portrait')
-                audio = _checked(gr.Audio, 'audio', _file(check_sound, limits))(value=str(speech), type='filepath', label='Speech or singing', elem_id='audio')
-                speed = _checked(gr.Slider, 'speed', _number(lo, hi))(lo, hi, value=1.0, step=0.25, label='Head speed (degrees per frame)', elem_id='speed')
-                steps = _checked(gr.Slider, 'steps', _number(1, 100, whole=True))(1, 100, value=PAPER_STEPS, step=1, label=f'Sampler steps per clip (the paper: {PAPER_STEPS}; {FEW_STEPS[1]} nearly as good)', elem_id='steps')
-                seed = _checked(gr.Number, 'seed', _number(0, 2**63 - 1, whole=True))(value=0, precision=0, minimum=0, label='Seed', elem_id='seed')
-                sampler = _checked(gr.Dropdown, 'sampler')(list(SAMPLERS), value='ddim', label='Sampler (ddim: the paper; dpmpp: DPM-Solver++; unipc)', elem_id='sampler')
+                image = _checked(gr.Image, 'portrait', _file(check_portrait, limits))(value=str(portrait),
+                    type='filepath', image_mode=None, label='Portrait', elem_id='portrait')
+                audio = _checked(gr.Audio, 'audio', _file(check_sound, limits))(value=str(speech), type='filepath',
+                    label='Speech or singing', elem_id='audio')
+                speed = _checked(gr.Slider, 'speed', _number(lo, hi))(lo, hi, value=1.0, step=0.25,
+                    label='Head speed (degrees per frame)', elem_id='speed')
+                steps = _checked(gr.Slider, 'steps', _number(1, 100, whole=True))(1, 100, value=PAPER_STEPS, step=1,
+                    label=f'Sampler steps per clip (the paper: {PAPER_STEPS}; {FEW_STEPS[1]} nearly as good)',
+                    elem_id='steps')
+                seed = _checked(gr.Number, 'seed', _number(0, 2**63 - 1, whole=True))(value=0, precision=0, minimum=0,
+                                                                                      label='Seed', elem_id='seed')
+                sampler = _checked(gr.Dropdown, 'sampler')(list(SAMPLERS), value='ddim',
+                    label='Sampler (ddim: the paper; dpmpp: DPM-Solver++; unipc)', elem_id='sampler')
                 go = gr.Button('Generate', variant='primary', elem_id='generate')
             video = gr.Video(label='Video', elem_id='video')
         go.click(run, [image, audio, speed, steps, seed, sampler], video, concurrency_limit=1)
@@ -150,32 +180,42 @@ def demo_app(pipe, # an EMOPipeline (chapter 10)
 # %% ../nbs/14_demo.ipynb #326d6747
 def check_address(host:str, port:int)->None:
     "Refuse at once a `host` this machine cannot serve on, or a `port` that is not a port number or is taken there."
-    if not (isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535): raise InputError('--port', f"{port!r}: is not a port number (1 to 65535)")
+    if not (isinstance(port, int) and not isinstance(port, bool) and 1 <= port <= 65535):
+        raise InputError('--port', f"{port!r}: is not a port number (1 to 65535)")
     try: fam,kind,_,_,addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except (socket.gaierror, UnicodeError) as e: raise InputError('--host', f"{host!r}: not an address this machine knows ({getattr(e, 'strerror', None) or e})") from None
+    except (socket.gaierror, UnicodeError) as e:
+        raise InputError('--host',
+                         f"{host!r}: not an address this machine knows ({getattr(e, 'strerror', None) or e})") from None
     with socket.socket(fam, kind) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: a port whose last connections are closing is free
+        # as the server will: a port whose last connections are closing is free
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try: s.bind(addr)
         except OSError as e:
-            if e.errno == errno.EADDRINUSE: raise InputError('--port', f"{port}: already in use on {host} (choose another --port)") from None
+            if e.errno == errno.EADDRINUSE:
+                raise InputError('--port', f"{port}: already in use on {host} (choose another --port)") from None
             raise InputError('--host', f"{host!r}: cannot serve there ({e.strerror})") from None
 
 def bypass_proxy(host:str):
-    "Let requests to the page's own address skip any HTTP(S) proxy set in the environment: Gradio checks its page through one."
+    """Let requests to the page's own address skip any HTTP(S) proxy set in the environment: Gradio checks its page
+    through one."""
     for k in ('NO_PROXY', 'no_proxy'):
         have = [h for h in os.environ.get(k, '').split(',') if h]
         os.environ[k] = ','.join(dict.fromkeys(have + ['127.0.0.1', 'localhost', host]))
 
 @call_parse
-def emo_demo(weights:str='synthetic', # 'synthetic' (shipped), 'tiny', a save_pretrained folder, hub id or emo-train run/checkpoint
-             device:str=None, # cpu, cuda, ... (default: cuda when available)
-             host:str='127.0.0.1', # address to serve on (0.0.0.0: reachable from other machines)
-             port:int=7860, # port to serve on
-             share:bool=False, # also ask Gradio for a public link
-             max_seconds:float=60., # longest sound track the page takes (the video is as long; one is made at a time)
+def emo_demo(
+    # 'synthetic' (shipped), 'tiny', a save_pretrained folder, hub id or emo-train run/checkpoint
+    weights:str='synthetic',
+    device:str=None, # cpu, cuda, ... (default: cuda when available)
+    host:str='127.0.0.1', # address to serve on (0.0.0.0: reachable from other machines)
+    port:int=7860, # port to serve on
+    share:bool=False, # also ask Gradio for a public link
+    max_seconds:float=60., # longest sound track the page takes (the video is as long; one is made at a time)
             ):
-    "Start the browser demo: a portrait and audio in (or the bundled ones), head speed, steps, seed and sampler; the MP4 out."
-    if importlib.util.find_spec('gradio') is None: raise CliError('the demo needs Gradio: pip install "emo_repro[demo]"')
+    """Start the browser demo: a portrait and audio in (or the bundled ones), head speed, steps, seed and sampler; the
+    MP4 out."""
+    if importlib.util.find_spec('gradio') is None:
+        raise CliError('the demo needs Gradio: pip install "emo_repro[demo]"')
     try:
         limits = UploadLimits(max_seconds=max_seconds); check_address(host, port)  # before the model loads
         app = demo_app(load_pipeline(weights, device), weights, limits)
@@ -184,5 +224,7 @@ def emo_demo(weights:str='synthetic', # 'synthetic' (shipped), 'tiny', a save_pr
     bypass_proxy(host)
     try: app.launch(server_name=host, server_port=port, share=share)
     except OSError as e: raise CliError(f"--port: {port}: cannot serve on {host} ({str(e).split('.')[0]})") from None
-    except httpx.HTTPError as e: raise CliError(f"--host: {host}:{port}: the page serves but cannot be reached from here ({type(e).__name__}: {e})") from None
+    except httpx.HTTPError as e:
+        raise CliError(f"--host: {host}:{port}: the page serves but cannot be reached from here ({type(e).__name__}: "
+                       f"{e})") from None
     finally: shutil.rmtree(app.out_dir, ignore_errors=True)

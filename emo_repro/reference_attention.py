@@ -50,7 +50,8 @@ def temporal_positions(unet:nn.Module)->dict:
 
 # %% ../nbs/04_reference_attention.ipynb #d51131da
 def transformer_blocks(unet:nn.Module)->dict:
-    "Every `BasicTransformerBlock` of a UNet by module name, in forward order (temporal layers' too, in a `UNetMotionModel`)."
+    """Every `BasicTransformerBlock` of a UNet by module name, in forward order (temporal layers' too, in a
+    `UNetMotionModel`)."""
     return {n:m for n,m in unet.named_modules() if isinstance(m, BasicTransformerBlock)}
 
 def strip_text_attention(block:BasicTransformerBlock):
@@ -80,7 +81,8 @@ class ReferenceNet(nn.Module):
                 motion_frames:torch.Tensor|None=None, # motion-frame latents (b, n, 4, h, w)
                )->ReferenceFeatures:
         "Run ReferenceNet at t = 0 once on whatever is given and collect its features."
-        if reference is None and motion_frames is None: raise ValueError("ReferenceNet needs a reference or motion frames")
+        if reference is None and motion_frames is None:
+            raise ValueError("ReferenceNet needs a reference or motion frames")
         nr = 0 if reference is None else len(reference)
         x = torch.cat([t for t in (reference, None if motion_frames is None else
                                    rearrange(motion_frames, 'b n c h w -> (b n) c h w')) if t is not None])
@@ -88,7 +90,8 @@ class ReferenceNet(nn.Module):
         try: self.unet(x, 0, encoder_hidden_states=None)
         finally: store,self._store = self._store,None
         ref = None if reference is None else {k:store[k][:nr] for k in self.layers}
-        mot = None if motion_frames is None else {k:rearrange(store[v][nr:], '(b n) c h w -> b n c h w', n=motion_frames.shape[1])
+        mot = None if motion_frames is None else {k:rearrange(store[v][nr:], '(b n) c h w -> b n c h w',
+                                                              n=motion_frames.shape[1])
                                                   for k,v in self.positions.items()}
         return ReferenceFeatures(ref, mot)
 
@@ -114,7 +117,8 @@ class EMOTransformerBlock(nn.Module):
                  reference_attention:str='cross', # 'cross' (paper) or 'concat' (Animate Anyone)
                  audio_dim:int=SD15_WIDTH): # width C of the audio tokens
         super().__init__()
-        if reference_attention not in ('cross', 'concat'): raise ValueError(f"reference_attention must be 'cross' or 'concat', not {reference_attention!r}")
+        if reference_attention not in ('cross', 'concat'):
+            raise ValueError(f"reference_attention must be 'cross' or 'concat', not {reference_attention!r}")
         if block.norm_type != 'layer_norm' or block.only_cross_attention or block.pos_embed is not None:
             raise ValueError(f"{key}: EMOTransformerBlock adapts SD1.5's plain layer-norm block only")
         self.key,self.bank,self.concat = key,bank,reference_attention == 'concat'
@@ -127,11 +131,13 @@ class EMOTransformerBlock(nn.Module):
     def reference_tokens(self, ctx:EMOContext)->torch.Tensor|None:
         "This layer's reference tokens (b, l, c), or None."
         if ctx.reference is None: return None
-        if self.key not in ctx.reference: raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
+        if self.key not in ctx.reference:
+            raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
         return ctx.reference[self.key]
 
     def condition_keys(self, ctx:EMOContext)->dict:
-        "Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at every step of a clip."
+        """Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at
+        every step of a clip."""
         r,out = self.reference_tokens(ctx),{}
         if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
         if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
@@ -142,9 +148,13 @@ class EMOTransformerBlock(nn.Module):
         ctx = self.bank.ctx
         r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
         h = self.norm1(x)
-        if self.concat and r is not None: x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
+        if self.concat and r is not None:
+            x = x + self.attn1(h,
+                encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
         else: x = x + self.attn1(h)
-        if 'reference' in kv and not self.bank.lean: x = x + attend(self.attn2, self.norm2(x), project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
+        if 'reference' in kv and not self.bank.lean:
+            x = x + attend(self.attn2, self.norm2(x),
+                           project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
         elif 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
             q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
             x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
@@ -152,7 +162,9 @@ class EMOTransformerBlock(nn.Module):
         return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0
-def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross', audio_dim:int=SD15_WIDTH)->list:
-    "Replace each `BasicTransformerBlock` of `unet`'s spatial transformers by an `EMOTransformerBlock`; returns their names."
+def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross',
+                           audio_dim:int=SD15_WIDTH)->list:
+    """Replace each `BasicTransformerBlock` of `unet`'s spatial transformers by an `EMOTransformerBlock`; returns their
+    names."""
     names = [n for n in transformer_blocks(unet) if '.attentions.' in n]   # temporal layers keep theirs
     return replace_modules(unet, names, lambda blk,n: EMOTransformerBlock(blk, n, bank, reference_attention, audio_dim))

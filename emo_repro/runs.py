@@ -38,7 +38,8 @@ class TrainConfig:
     lr_warmup_steps:int=0          # linear warm-up steps
     weight_decay:float=1e-2        # AdamW's decoupled weight decay
     max_grad_norm:float=1.0        # gradient clipping
-    use_8bit_adam:bool=False       # bitsandbytes' AdamW8bit: optimiser state in 8 bits (needs `pip install bitsandbytes`)
+    # bitsandbytes' AdamW8bit: optimiser state in 8 bits (needs `pip install bitsandbytes`)
+    use_8bit_adam:bool=False
     ema_decay:float|None=None      # keep an exponential moving average of the trained weights (e.g. 0.9999); None: off
     mixed_precision:str='no'       # 'no', 'fp16' or 'bf16'
     gradient_checkpointing:bool=False # recompute activations in the backward pass: less memory, one more forward
@@ -48,7 +49,8 @@ class TrainConfig:
     drop_audio:float=0.05          # share of clips trained without audio (reference kept)
     drop_both:float=0.05           # share of clips trained without either
     drop_motion:float=0.1          # share of stage-2/3 clips whose motion frames are zeros, as for a video's first clip
-    speed_lr_scale:float=1.0       # the speed layers' learning rate as a multiple of `lr` (stage 3: they start from zero, the temporal layers do not)
+    # the speed layers' learning rate as a multiple of `lr` (stage 3: they start from zero, the temporal layers do not)
+    speed_lr_scale:float=1.0
     max_steps:int=10               # optimiser steps of the run
     checkpoint_every:int=5         # optimiser steps between checkpoints
     keep_checkpoints:int=2         # newest checkpoints kept on disk
@@ -63,27 +65,36 @@ class TrainConfig:
     motion_adapter:str|None=None   # AnimateDiff MotionAdapter folder or hub id: the temporal layers' initialisation
     vae:str|None=None              # AutoencoderKL folder or hub id; None without `sd15`: a tiny random one
     wav2vec:str|None=None          # wav2vec2 for audio features that are not cached; None: a tiny random one
-    also_train:str|None=None       # comma-separated parameter groups trained beyond the stage's own (chapter 11's ablation: 'audio_layers')
+    # comma-separated parameter groups trained beyond the stage's own (chapter 11's ablation: 'audio_layers')
+    also_train:str|None=None
 
     def __post_init__(self):
         wrong = {f.name: f.type for f in fields(self) if not of_type(getattr(self, f.name), f.type)}
         bad = [f"{k}={getattr(self, k)!r}, not {t}" for k,t in wrong.items()]
-        bad += [f"{k}={v!r}, not {LIMITS[k][1]}" for k in LIMITS if k not in wrong and (v := getattr(self, k)) is not None
+        bad += [f"{k}={v!r}, not {LIMITS[k][1]}" for k in LIMITS if k not in wrong
+                and (v := getattr(self, k)) is not None
                 and not (math.isfinite(v) and LIMITS[k][0](v))]
-        bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong and getattr(self, k) not in v]
-        if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1: bad.append("the three drop rates add up to more than 1")
-        if not bad and (unknown := set(self.trained_also()) - set(PARAM_GROUPS)): bad.append(f"also_train names unknown groups {sorted(unknown)} (have {', '.join(PARAM_GROUPS)})")
+        bad += [f"{k}={getattr(self, k)!r}, not one of {v}" for k,v in CHOICES.items() if k not in wrong
+                and getattr(self, k) not in v]
+        if not bad and self.drop_reference + self.drop_audio + self.drop_both > 1:
+            bad.append("the three drop rates add up to more than 1")
+        if not bad and (unknown := set(self.trained_also()) - set(PARAM_GROUPS)):
+            bad.append(f"also_train names unknown groups {sorted(unknown)} (have {', '.join(PARAM_GROUPS)})")
         if not bad and self.zero_terminal_snr and self.prediction_type != 'v_prediction':
-            bad.append("zero_terminal_snr needs prediction_type='v_prediction' (at zero SNR the noise is all the input, so predicting it is trivial)")
-        if not bad and self.batch_size % self.micro_batch_size: bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
+            bad.append("zero_terminal_snr needs prediction_type='v_prediction' (at zero SNR the noise is all the "
+                       "input, so predicting it is trivial)")
+        if not bad and self.batch_size % self.micro_batch_size:
+            bad.append(f"batch_size={self.batch_size} is no multiple of micro_batch_size={self.micro_batch_size}")
         if bad: raise InputError('TrainConfig', '; '.join(bad))
 
     def trained_also(self)->tuple: return tuple(g.strip() for g in (self.also_train or '').split(',') if g.strip())
 
     @classmethod
     def preset(cls, name:str='tiny', stage:int=1, **overrides)->TrainConfig:
-        "The settings of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)) for `stage`, with `overrides`."
-        if name not in PRESETS: raise InputError('--config', f"unknown preset {name!r}: use {', '.join(PRESETS)} or a .json/.yaml file")
+        """The settings of preset `name` ('tiny', 'synthetic' or 'sd15', [presets](a1_presets.ipynb)) for `stage`, with
+        `overrides`."""
+        if name not in PRESETS:
+            raise InputError('--config', f"unknown preset {name!r}: use {', '.join(PRESETS)} or a .json/.yaml file")
         return cls(**{**size_preset(name).train_settings(stage), 'stage': stage, **overrides})
 
     def source(self, name:str)->str|None:
@@ -93,23 +104,32 @@ class TrainConfig:
 
 # %% ../nbs/a3_runs.ipynb #3e2cef11
 def of_type(v, annotation:str)->bool:
-    "Whether `v` fits a TrainConfig annotation such as 'int', 'float' or 'str|None' (an int is a float, a bool is no number)."
+    """Whether `v` fits a TrainConfig annotation such as 'int', 'float' or 'str|None' (an int is a float, a bool is no
+    number)."""
     kinds = {'int': int, 'float': (int, float), 'bool': bool, 'str': str, 'None': type(None)}
-    return any(isinstance(v, kinds[t]) and not (isinstance(v, bool) and t != 'bool') for t in annotation.replace(' ', '').split('|'))
+    return any(isinstance(v, kinds[t]) and not (isinstance(v, bool) and t != 'bool')
+               for t in annotation.replace(' ', '').split('|'))
 
-AT_LEAST_0,AT_LEAST_1,POSITIVE,SHARE = (lambda v: v >= 0, '>= 0'),(lambda v: v >= 1, '>= 1'),(lambda v: v > 0, '> 0'),(lambda v: 0 <= v <= 1, 'in [0, 1]')
-LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE, speed_lr_scale=POSITIVE, max_grad_norm=POSITIVE,
+AT_LEAST_0,AT_LEAST_1,POSITIVE,SHARE = (lambda v: v >= 0, '>= 0'),(lambda v: v >= 1, '>= 1'),(lambda v: v > 0,
+    '> 0'),(lambda v: 0 <= v <= 1, 'in [0, 1]')
+LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple of 8'), lr=POSITIVE,
+              speed_lr_scale=POSITIVE, max_grad_norm=POSITIVE,
               weight_decay=AT_LEAST_0, ema_decay=(lambda v: 0 < v < 1, 'in (0, 1)'), motion_frames=AT_LEAST_0,
-              **dict.fromkeys(['num_frames', 'batch_size', 'micro_batch_size', 'max_steps', 'checkpoint_every', 'keep_checkpoints',
+              **dict.fromkeys(['num_frames', 'batch_size', 'micro_batch_size', 'max_steps', 'checkpoint_every',
+                               'keep_checkpoints',
                                'log_every', 'preview_steps'], AT_LEAST_1),
               **dict.fromkeys(['lr_warmup_steps', 'preview_every', 'num_workers'], AT_LEAST_0),
-              **dict.fromkeys(['drop_reference', 'drop_audio', 'drop_both', 'drop_motion'], SHARE)) # (test, what it asks) of each number
-CHOICES = dict(stage=(1, 2, 3), model=tuple(PRESETS), mixed_precision=('no', 'fp16', 'bf16'), prediction_type=('epsilon', 'v_prediction'))
+              **dict.fromkeys(['drop_reference', 'drop_audio', 'drop_both', 'drop_motion'],
+                              SHARE)) # (test, what it asks) of each number
+CHOICES = dict(stage=(1, 2, 3), model=tuple(PRESETS), mixed_precision=('no', 'fp16', 'bf16'),
+               prediction_type=('epsilon', 'v_prediction'))
 
 # %% ../nbs/a3_runs.ipynb #c3631055
-def load_config(spec:str, # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (its `preset` key picks the base)
-                stage:int, # training stage, 1-3
-                **overrides)->TrainConfig:
+def load_config(
+    # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (its `preset` key picks the base)
+    spec:str,
+    stage:int, # training stage, 1-3
+    **overrides)->TrainConfig:
     "The settings a `--config` argument names."
     if spec in PRESETS: return TrainConfig.preset(spec, stage, **overrides)
     path = Path(spec)
@@ -119,7 +139,8 @@ def load_config(spec:str, # 'tiny', 'synthetic', 'sd15', or a .json/.yaml file o
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(path, f"not valid YAML or JSON ({' '.join(str(e).split())})") from None
     if not isinstance(d, dict): raise InputError(path, "holds no mapping of settings (lines such as `lr: 1.0e-5`)")
-    if unknown := sorted(set(d) - {f.name for f in fields(TrainConfig)} - {'preset'}): raise InputError(path, f"unknown settings {unknown}")
+    if unknown := sorted(set(d) - {f.name for f in fields(TrainConfig)} - {'preset'}):
+        raise InputError(path, f"unknown settings {unknown}")
     if (s := d.pop('stage', stage)) != stage: raise InputError(path, f"is a stage-{s} config, the run is stage {stage}")
     return TrainConfig.preset(d.pop('preset', 'tiny'), stage, **{**d, **overrides})
 
@@ -131,7 +152,8 @@ CHECKPOINT = re.compile(r'checkpoint-(\d+)')
 
 def checkpoints(out)->list:
     "The complete checkpoints in run folder `out`, oldest first."
-    found = [p for p in Path(out).glob('checkpoint-*') if CHECKPOINT.fullmatch(p.name) and (p/'train_state.json').exists()]
+    found = [p for p in Path(out).glob('checkpoint-*') if CHECKPOINT.fullmatch(p.name)
+             and (p/'train_state.json').exists()]
     return sorted(found, key=lambda p: int(CHECKPOINT.fullmatch(p.name)[1]))
 
 def latest_checkpoint(out)->Path|None:
@@ -145,7 +167,8 @@ def model_folder(path)->Path:
     if (p/'config.json').exists(): return p
     if (p/'model'/'config.json').exists(): return p/'model'
     if ck := latest_checkpoint(p): return ck/'model'
-    raise InputError(path, "no model here: expected a model folder, a checkpoint-<step> folder, or a run folder with checkpoints")
+    raise InputError(path,
+        "no model here: expected a model folder, a checkpoint-<step> folder, or a run folder with checkpoints")
 
 def train_state_path(path)->Path:
     "The train_state.json of a run folder (its newest checkpoint), a checkpoint-<step> folder, or its model/ folder."
@@ -158,7 +181,8 @@ def read_train_state(path)->dict:
     f = train_state_path(path)
     try: info = json.loads(f.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e: raise InputError(f, f"unreadable ({e})") from None
-    if not (isinstance(info, dict) and isinstance(info.get('step'), int) and info.get('stage') in (1, 2, 3) and isinstance(info.get('config'), dict)):
+    if not (isinstance(info, dict) and isinstance(info.get('step'), int) and info.get('stage') in (1, 2, 3)
+            and isinstance(info.get('config'), dict)):
         raise InputError(f, "is not an emo-train train state (it needs a step, a stage and a config)")
     return info
 
@@ -175,22 +199,30 @@ def start_checkpoint(path, # a run folder, checkpoint-<step> folder or its model
 
 # %% ../nbs/a3_runs.ipynb #94221d78
 NUMPY_ARRAYS = {'numpy.ndarray', 'numpy.dtype', 'numpy.dtypes.UInt32DType', 'numpy.core.multiarray._reconstruct',
-                'numpy._core.multiarray._reconstruct'} # what accelerate's random_states_<rank>.pkl needs beyond torch's safe set
+                # what accelerate's random_states_<rank>.pkl needs beyond torch's safe set
+                'numpy._core.multiarray._reconstruct'}
 
 def check_pickles(folder)->None:
-    "Refuse `folder` if a pickle in it would call more than tensors, containers and numpy arrays; nothing is unpickled to find out."
+    """Refuse `folder` if a pickle in it would call more than tensors, containers and numpy arrays; nothing is unpickled
+    to find out."""
     for f in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix not in ('.safetensors', '.json')):
         if re.fullmatch(r'custom_checkpoint_\d+\.pkl', f.name):
-            raise InputError(f, "an object pickled for accelerate's register_for_checkpointing, which accelerate unpickles in full; emo-train never loads one")
+            raise InputError(f,
+                "an object pickled for accelerate's register_for_checkpointing, which accelerate unpickles in full; "
+                "emo-train never loads one")
         try: calls = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(f)) - NUMPY_ARRAYS)
         except Exception: raise InputError(f, "is not a torch.save file of tensors; not loaded") from None
-        if calls: raise InputError(f, f"a pickle that would call {', '.join(calls)}; not loaded (a checkpoint holds tensors and numbers only)")
+        if calls:
+            raise InputError(f,
+                f"a pickle that would call {', '.join(calls)}; not loaded (a checkpoint holds tensors and numbers "
+                f"only)")
 
 # %% ../nbs/a3_runs.ipynb #c4c25735
 def checkpoint_config(path, # a run folder (its newest checkpoint), a checkpoint-<step> folder or its model/ folder
                       given:TrainConfig|None=None, # the user's own settings: a hub id they name too may be used
                      )->TrainConfig:
-    "The TrainConfig of an emo-train checkpoint; a weight source it names must be a local folder (or named alike in `given`), so that reading it never downloads."
+    """The TrainConfig of an emo-train checkpoint; a weight source it names must be a local folder (or named alike in
+    `given`), so that reading it never downloads."""
     f,info = train_state_path(path),read_train_state(path)
     try: cfg = TrainConfig(**info['config'])
     except (TypeError, InputError) as e: raise InputError(f, f"config: {e}") from None
@@ -205,14 +237,17 @@ def resume_config(out, # the run folder being resumed
                   config:str|None=None, # the command's --config; None: the run's own
                   **overrides, # e.g. max_steps
                  )->TrainConfig:
-    "The settings a resumed run continues with: its checkpoint's, with `overrides`; a `config` given must agree with them."
+    """The settings a resumed run continues with: its checkpoint's, with `overrides`; a `config` given must agree with
+    them."""
     ckpt = latest_checkpoint(out)
     if ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
     given = None if config is None else load_config(config, stage)
     cfg = checkpoint_config(ckpt, given)
     if cfg.stage != stage: raise InputError(ckpt, f"is a stage-{cfg.stage} checkpoint; this run is stage {stage}")
-    if given is not None and (diff := [f.name for f in fields(TrainConfig) if f.name not in overrides and getattr(given, f.name) != getattr(cfg, f.name)]):
-        raise InputError('--config', f"differs from the run being resumed in {diff}: a resumed run keeps its own settings (leave --config out)")
+    if given is not None and (diff := [f.name for f in fields(TrainConfig) if f.name not in overrides
+                                       and getattr(given, f.name) != getattr(cfg, f.name)]):
+        raise InputError('--config',
+            f"differs from the run being resumed in {diff}: a resumed run keeps its own settings (leave --config out)")
     return replace(cfg, **overrides)
 
 # %% ../nbs/a3_runs.ipynb #e23c2a17

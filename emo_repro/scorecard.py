@@ -21,7 +21,8 @@ from .video import FPS, SAMPLES_PER_FRAME
 from .face_locator import union_box
 from .tracking import track_faces, head_pose, rotation_speed
 from .inference import EMOPipeline, scale_box
-from .synthetic import Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame, synthetic_talking_head
+from .synthetic import (Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame,
+    synthetic_talking_head)
 from .training import latents_to_frames
 from .world import HELD_OUT_SEED, MAX_ROLL, SIZE, world_sound, card_rows, print_card
 from .eval import COLUMNS, expression_features, frechet, psnr_ssim
@@ -55,10 +56,13 @@ def held_out_sound(i:int, seconds:float)->np.ndarray:
 
 def world_video(person:Person, wave:np.ndarray, speed:float, seed:int=0)->np.ndarray:
     "The world's own rendering of `person` saying `wave` at `speed` (T, SIZE, SIZE, 3)."
-    return synthetic_talking_head(person.identity, wave, speed, SIZE, np.random.default_rng((HELD_OUT_SEED, 20_000 + seed)), MAX_ROLL)[0]
+    return synthetic_talking_head(person.identity, wave, speed, SIZE,
+                                  np.random.default_rng((HELD_OUT_SEED, 20_000 + seed)), MAX_ROLL)[0]
 
 # %% ../nbs/12_scorecard.ipynb #68fa0293
-STEPS = 10 # DDIM steps of every scorecard video: the paper's 40 would make the card 4x longer on a CPU (the number of steps is measured in the fast-inference work)
+# DDIM steps of every scorecard video: the paper's 40 would make the card 4x longer on a CPU (the number of steps is
+# measured in the fast-inference work)
+STEPS = 10
 
 def generate(pipe:EMOPipeline, person:Person, wave:np.ndarray, speed:float=1.0, guidance:float=3.5, steps:int=STEPS,
              seed:int=0, mask_shift=(0, 0), sampler:str='ddim')->np.ndarray: # frames (T, SIZE, SIZE, 3)
@@ -66,7 +70,8 @@ def generate(pipe:EMOPipeline, person:Person, wave:np.ndarray, speed:float=1.0, 
     ref,box = pipe.reference_crop(person.portrait, pipe.resolution, person.box)
     T = len(wave) // SAMPLES_PER_FRAME
     shifted = box + np.tile(np.asarray(mask_shift, np.float32), 2)
-    frames,_ = pipe.generate(ref, shifted, pipe.track_features(wave, T), num_inference_steps=steps, guidance_scale=guidance,
+    frames,_ = pipe.generate(ref, shifted, pipe.track_features(wave, T), num_inference_steps=steps,
+                             guidance_scale=guidance,
                              speed=speed, seed=seed, sampler=sampler)
     return frames
 
@@ -88,35 +93,43 @@ def patch_colour(frame:np.ndarray, xy, r:int=2)->np.ndarray:
     return np.median(frame[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3), 0)
 
 def colours(frame:np.ndarray, lms:np.ndarray)->dict:
-    "Skin (the cheeks), hair (above the forehead) and background (the top corners) colours, located by the mesh (468, 3)."
+    """Skin (the cheeks), hair (above the forehead) and background (the top corners) colours, located by the mesh (468,
+    3)."""
     top,chin = lms[10, :2],lms[152, :2]
     hair = top + (top - chin) * 0.12
     S = frame.shape[0]
-    return dict(skin=(patch_colour(frame, lms[50, :2]) + patch_colour(frame, lms[280, :2])) / 2, hair=patch_colour(frame, hair),
+    return dict(skin=(patch_colour(frame, lms[50, :2]) + patch_colour(frame, lms[280, :2])) / 2,
+                hair=patch_colour(frame, hair),
                 background=(patch_colour(frame, (4, 4)) + patch_colour(frame, (S - 5, 4))) / 2)
 
 # %% ../nbs/12_scorecard.ipynb #5748bc93
 def measure(frames:np.ndarray, box=None)->dict:
-    "What the scorecard reads from a video: mouth opening, head speed, face centre, colours, frame-to-frame change; `box` locates colours when no face is found."
+    """What the scorecard reads from a video: mouth opening, head speed, face centre, colours, frame-to-frame change;
+    `box` locates colours when no face is found."""
     tr = face_track(frames)
     change = float(np.abs(np.diff(frames.astype(np.float32), axis=0)).mean()) if len(frames) > 1 else 0.
-    if tr is None: return dict(found=0.0, change=change, **({} if box is None else dict(colours=box_colours(frames, box))))
+    if tr is None:
+        return dict(found=0.0, change=change, **({} if box is None else dict(colours=box_colours(frames, box))))
     cols = [colours(f, l) for f,l in zip(frames, tr.landmarks)]
     return dict(found=float(tr.detected.mean()), mouth=lip_gap(tr.landmarks), speed=rotation_speed(head_pose(tr)),
-                centre=(tr.boxes[:, :2] + tr.boxes[:, 2:]) / 2, change=change, expression=expression_features(tr.landmarks),
+                centre=(tr.boxes[:, :2] + tr.boxes[:, 2:]) / 2, change=change,
+                expression=expression_features(tr.landmarks),
                 colours={k: np.stack([c[k] for c in cols]) for k in cols[0]})
 
 def box_colours(frames:np.ndarray, box)->dict:
-    "The same colours located by a fixed face box instead of the mesh: for frames where no face is found (e.g. random weights)."
+    """The same colours located by a fixed face box instead of the mesh: for frames where no face is found (e.g. random
+    weights)."""
     x0,y0,x1,y1 = box; w,h = x1 - x0,y1 - y0; S = frames.shape[1]
     at = lambda xy: np.stack([patch_colour(f, xy) for f in frames])
-    return dict(skin=(at((x0 + 0.25*w, y0 + 0.55*h)) + at((x0 + 0.75*w, y0 + 0.55*h))) / 2, hair=at(((x0 + x1) / 2, y0 + 0.1*h)),
+    return dict(skin=(at((x0 + 0.25*w, y0 + 0.55*h)) + at((x0 + 0.75*w, y0 + 0.55*h))) / 2,
+                hair=at(((x0 + x1) / 2, y0 + 0.1*h)),
                 background=(at((4, 4)) + at((S - 5, 4))) / 2)
 
 def colour_error(m:dict, p:Identity, frames=slice(None))->float:
     "Mean absolute RGB error (grey levels) of skin, hair and background against the person's own colours."
     if 'colours' not in m: return float('nan')
-    return float(np.mean([np.abs(m['colours'][k][frames] - np.array(getattr(p, k))).mean() for k in ('skin', 'hair', 'background')]))
+    return float(np.mean([np.abs(m['colours'][k][frames] - np.array(getattr(p, k))).mean()
+                          for k in ('skin', 'hair', 'background')]))
 
 def pearson(a, b)->float:
     a,b = np.asarray(a, float),np.asarray(b, float)
@@ -125,29 +138,36 @@ def pearson(a, b)->float:
 # %% ../nbs/12_scorecard.ipynb #f270bf2a
 def vae_roundtrip(vae, frames:np.ndarray, batch:int=50)->np.ndarray:
     "`frames` encoded and decoded by the VAE: what the model could at best reproduce."
-    out = [latents_to_frames(encode_frames(vae, frames[i:i + batch]).permute(1, 0, 2, 3), vae) for i in range(0, len(frames), batch)]
+    out = [latents_to_frames(encode_frames(vae, frames[i:i + batch]).permute(1, 0, 2, 3), vae)
+           for i in range(0, len(frames), batch)]
     return np.concatenate(out)
 
 def summary(rows:list, key:str)->float: return round(float(np.nanmean([r[key] for r in rows])), 4)
 
 def lip_sync(pipe, people:list, seconds:float, other_audio:bool=True, **kw)->list:
-    "Per person: lip-sync r of the generated video, its ceiling (the world's own video), the other-audio ablation, colours, smoothness."
+    """Per person: lip-sync r of the generated video, its ceiling (the world's own video), the other-audio ablation,
+    colours, smoothness."""
     waves,rows = [held_out_sound(i, seconds) for i in range(len(people))],[]
     for i,(p,w) in enumerate(zip(people, waves)):
         truth = mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)
         gen = measure(frames := generate(pipe, p, w, **kw), p.box)
         own_frames = world_video(p, w, kw.get('speed', 1.0), i)
         own,vae = measure(own_frames),measure(vae_frames := vae_roundtrip(pipe.vae, own_frames))
-        pair,vae_pair = psnr_ssim(frames, own_frames),psnr_ssim(vae_frames, own_frames)  # against the world's video of this sound
+        # against the world's video of this sound
+        pair,vae_pair = psnr_ssim(frames, own_frames),psnr_ssim(vae_frames, own_frames)
         row = dict(person=i, r=pearson(gen.get('mouth', []), truth), ceiling=pearson(own['mouth'], truth),
                    vae_r=pearson(vae.get('mouth', []), truth), found=gen['found'],
                    colour_error=colour_error(gen, p.identity), vae_colour_error=colour_error(vae, p.identity),
                    world_colour_error=colour_error(own, p.identity), change=gen['change'], world_change=own['change'],
                    centre_in_mask=centre_in_mask(pipe, p, gen), **{k: float(pair[k].mean()) for k in pair},
                    **{f'vae_{k}': float(vae_pair[k].mean()) for k in vae_pair})
-        if other_audio: row['other_audio_r'] = pearson(measure(generate(pipe, p, waves[(i + 1) % len(waves)], **kw)).get('mouth', []), truth)
-        rows.append(row | dict(_mouth=gen.get('mouth'), _truth=truth, _own_mouth=own['mouth'], _frames=frames[::5], _own_frames=own_frames[::5],
-                          _expression=gen.get('expression'), _own_expression=own['expression'], _vae_expression=vae.get('expression')))
+        if other_audio:
+            row['other_audio_r'] = pearson(measure(generate(pipe, p, waves[(i + 1) % len(waves)], **kw)).get('mouth',
+                                                                                                             []), truth)
+        rows.append(row | dict(_mouth=gen.get('mouth'), _truth=truth, _own_mouth=own['mouth'], _frames=frames[::5],
+                               _own_frames=own_frames[::5],
+                          _expression=gen.get('expression'), _own_expression=own['expression'],
+                          _vae_expression=vae.get('expression')))
     return rows
 
 # %% ../nbs/12_scorecard.ipynb #94409c05
@@ -163,20 +183,23 @@ def centre_in_mask(pipe, p:Person, m:dict)->float:
     return float(((c[:, 0] >= x0) & (c[:, 0] <= x1) & (c[:, 1] >= y0) & (c[:, 1] <= y1)).mean())
 
 def mask_shift(pipe, people:list, seconds:float, shift:float=10., **kw)->dict:
-    "How far the face moves when only the face locator's box moves `shift` pixels right (mean over the people whose face is found)."
+    """How far the face moves when only the face locator's box moves `shift` pixels right (mean over the people whose
+    face is found)."""
     w,d = held_out_sound(50, seconds),[]
     for p in people:
         a,b = measure(generate(pipe, p, w, **kw)),measure(generate(pipe, p, w, mask_shift=(shift, 0), **kw))
         if 'centre' in a and 'centre' in b: d.append(b['centre'].mean(0) - a['centre'].mean(0))
     if not d: return dict(requested_px=shift, measured_px=float('nan'), people=len(people), measured_on=0)
     n,d = len(d),np.mean(d, 0)
-    return dict(requested_px=shift, measured_px=round(float(d[0]), 2), measured_y_px=round(float(d[1]), 2), people=len(people), measured_on=n)
+    return dict(requested_px=shift, measured_px=round(float(d[0]), 2), measured_y_px=round(float(d[1]), 2),
+                people=len(people), measured_on=n)
 
 # %% ../nbs/12_scorecard.ipynb #42218092
 SPEEDS = (0.0, 0.5, 1.0, 2.0, 3.0) # degrees per frame the card requests
 
 def head_speed(pipe, people:list, seconds:float, speeds=SPEEDS, **kw)->dict:
-    "Measured speed (median over frames, then over the people whose face is found) of videos generated at each requested speed, with the speed layers on and zeroed, and of the world's own."
+    """Measured speed (median over frames, then over the people whose face is found) of videos generated at each
+    requested speed, with the speed layers on and zeroed, and of the world's own."""
     w,out = held_out_sound(60, seconds),dict(requested=list(speeds), measured=[], zeroed=[], world=[], no_face=0)
     def med(frames):
         m = measure(frames)
@@ -185,15 +208,21 @@ def head_speed(pipe, people:list, seconds:float, speeds=SPEEDS, **kw)->dict:
     over = lambda v: round(float(np.nanmean(v)), 3) if np.isfinite(v).any() else float('nan')
     for s in speeds:
         out['measured'].append(over([med(generate(pipe, p, w, speed=s, **kw)) for p in people]))
-        with zero_speed(pipe.unet): out['zeroed'].append(over([med(generate(pipe, p, w, speed=s, **kw)) for p in people]))
+        with zero_speed(pipe.unet):
+            out['zeroed'].append(over([med(generate(pipe, p, w, speed=s, **kw)) for p in people]))
         out['world'].append(over([med(world_video(p, w, s)) for p in people]))
     for k in ('measured', 'zeroed', 'world'):
         v = np.array(out[k]); ok = np.isfinite(v)
-        out[f'{k}_spearman'] = round(float(spearmanr(np.array(speeds)[ok], v[ok])[0]), 3) if ok.sum() > 2 else float('nan')
-        out[f'{k}_mean_error'] = round(float(np.abs(v[ok] - np.array(speeds)[ok]).mean()), 3) if ok.any() else float('nan')
-        out[f'{k}_slope'] = round(float(np.polyfit(np.array(speeds)[ok], v[ok], 1)[0]), 3) if ok.sum() > 1 else float('nan')
-    both = np.isfinite(out['measured']) & np.isfinite(out['zeroed'])  # what the speed layers change, on average over the requests
-    out['zeroing_changes'] = round(float(np.abs(np.array(out['measured']) - np.array(out['zeroed']))[both].mean()), 3) if both.any() else float('nan')
+        out[f'{k}_spearman'] = round(float(spearmanr(np.array(speeds)[ok], v[ok])[0]),
+                                     3) if ok.sum() > 2 else float('nan')
+        out[f'{k}_mean_error'] = round(float(np.abs(v[ok] - np.array(speeds)[ok]).mean()),
+                                       3) if ok.any() else float('nan')
+        out[f'{k}_slope'] = round(float(np.polyfit(np.array(speeds)[ok], v[ok], 1)[0]),
+                                  3) if ok.sum() > 1 else float('nan')
+    # what the speed layers change, on average over the requests
+    both = np.isfinite(out['measured']) & np.isfinite(out['zeroed'])
+    out['zeroing_changes'] = round(float(np.abs(np.array(out['measured']) - np.array(out['zeroed']))[both].mean()),
+                                   3) if both.any() else float('nan')
     return out
 
 # %% ../nbs/12_scorecard.ipynb #a78f8c53
@@ -201,23 +230,28 @@ def drift(pipe, p:Person, seconds:float=60., window:float=5., **kw)->dict:
     "Colour error of the first and the last `window` seconds of a long video."
     w = held_out_sound(70, seconds)
     m = measure(generate(pipe, p, w, **kw), p.box); k = round(window * FPS)
-    return dict(seconds=seconds, first=round(colour_error(m, p.identity, slice(0, k)), 2), last=round(colour_error(m, p.identity, slice(-k, None)), 2),
-                found=round(m['found'], 3), r=pearson(m.get('mouth', []), mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)))
+    return dict(seconds=seconds, first=round(colour_error(m, p.identity, slice(0, k)), 2),
+                last=round(colour_error(m, p.identity, slice(-k, None)), 2),
+                found=round(m['found'], 3),
+                r=pearson(m.get('mouth', []), mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)))
 
 # %% ../nbs/12_scorecard.ipynb #3d376513
 def clip_loss(pipe, x0:torch.Tensor, # clean latents (1, 4, f, h, w)
-              motion:torch.Tensor, windows:torch.Tensor, speed:float, ref, mask:torch.Tensor, # `clip_conditions`' inputs
+              motion:torch.Tensor, windows:torch.Tensor, speed:float, ref,
+              mask:torch.Tensor, # `clip_conditions`' inputs
               t:int, noise:torch.Tensor)->float:
     "The training loss of one clip at timestep `t`: MSE between the network's output and the scheduler's target."
     s,tt = pipe.scheduler,torch.tensor([t])
     target = s.get_velocity(x0, noise, tt) if s.config.prediction_type == 'v_prediction' else noise
     ctx = pipe.clip_conditions(ref, motion, windows, speed, mask, torch.tensor([False]))
-    with torch.no_grad(): return float(F.mse_loss(pipe.unet(s.add_noise(x0, noise, tt), tt, context=ctx).sample.float(), target))
+    with torch.no_grad():
+        return float(F.mse_loss(pipe.unet(s.add_noise(x0, noise, tt), tt, context=ctx).sample.float(), target))
 
 def _windows(pipe, wave, start:int)->torch.Tensor:
     "The audio windows of the clip from frame `start` of `wave` (f, 2m+1, L, D)."
     T = len(wave) // SAMPLES_PER_FRAME
-    return clip_windows(pipe.track_features(wave, T).features, T, start, pipe.config.clip_length, pipe.unet.config.audio_m)
+    return clip_windows(pipe.track_features(wave, T).features, T, start, pipe.config.clip_length,
+                        pipe.unet.config.audio_m)
 
 def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
     "Latents of the world's video of `p` saying `wave` at `speed`: the clip from `start` and its motion frames."
@@ -227,15 +261,20 @@ def _clip_inputs(pipe, p:Person, wave, speed:float, start:int):
 
 def _reference(pipe, p:Person)->tuple:
     ref,box = pipe.reference_crop(p.portrait, pipe.resolution, p.box); h = ref.shape[0] // pipe.vae_scale_factor
-    return pipe.reference_features(encode_frames(pipe.vae, ref[None]), torch.tensor([False])),pipe.face_mask(box, ref.shape[:2], (h, h))
+    return pipe.reference_features(encode_frames(pipe.vae, ref[None]), torch.tensor([False])),pipe.face_mask(box,
+        ref.shape[:2], (h, h))
 
-def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(200, 500, 800), seeds:int=3, start:int=20)->dict:
-    "% by which the loss on held-out clips grows when one condition is replaced (speed, sound, motion frames, reference), averaged over people, speeds, timesteps and noise."
-    gains = {k: [] for k in ('speed', 'speed_no_motion', 'audio', 'motion', 'reference')}; by_truth = {s: [] for s in speeds}
+def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(200, 500, 800), seeds:int=3,
+                  start:int=20)->dict:
+    """% by which the loss on held-out clips grows when one condition is replaced (speed, sound, motion frames,
+    reference), averaged over people, speeds, timesteps and noise."""
+    gains = {k: [] for k in ('speed', 'speed_no_motion', 'audio', 'motion', 'reference')}; by_truth = {s: []
+                                                                                                       for s in speeds}
     for i,p in enumerate(people):
         wave,other = held_out_sound(80 + i, seconds),held_out_sound(90 + i, seconds)
         (ref,mask),(ref_q,_) = _reference(pipe, p),_reference(pipe, people[(i + 1) % len(people)])
-        win,win_o = _windows(pipe, wave, start),_windows(pipe, other, start)  # the sound's and another sound's, once per person
+        # the sound's and another sound's, once per person
+        win,win_o = _windows(pipe, wave, start),_windows(pipe, other, start)
         for s in speeds:
             wrong = next(v for v in speeds if v != s)
             x0,mot = _clip_inputs(pipe, p, wave, s, start)
@@ -244,12 +283,14 @@ def condition_use(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), times
                     e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed), device='cpu').to(x0)
                     L = lambda mo=mot, w=win, sp=s, r=ref: clip_loss(pipe, x0, mo, w, sp, r, mask, t, e)
                     base,base0 = L(),L(mo=torch.zeros_like(mot))
-                    for k,v in dict(speed=L(sp=wrong), audio=L(w=win_o), motion=base0, reference=L(r=ref_q)).items(): gains[k].append(100 * (v - base) / base)
+                    for k,v in dict(speed=L(sp=wrong), audio=L(w=win_o), motion=base0, reference=L(r=ref_q)).items():
+                        gains[k].append(100 * (v - base) / base)
                     gains['speed_no_motion'].append(100 * (L(mo=torch.zeros_like(mot), sp=wrong) - base0) / base0)
                     by_truth[s].append(gains['speed'][-1])
     pct = lambda v: round(float(np.mean(v)), 3)
     return dict(**{k: pct(v) for k,v in gains.items()}, speed_by_truth={str(s): pct(v) for s,v in by_truth.items()},
-                speed_spread=round(float(np.std(gains['speed'])), 3), cases=len(gains['speed']), people=len(people), timesteps=list(timesteps))
+                speed_spread=round(float(np.std(gains['speed'])), 3), cases=len(gains['speed']), people=len(people),
+                timesteps=list(timesteps))
 
 # %% ../nbs/12_scorecard.ipynb #d08128e8
 def mean_ci(v)->tuple:
@@ -257,14 +298,17 @@ def mean_ci(v)->tuple:
     v = np.asarray(v, float); n = len(v)
     return float(v.mean()),float(student.ppf(0.975, n - 1) * v.std(ddof=1) / np.sqrt(n)) if n > 1 else float('nan')
 
-def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(600, 800), seeds:int=3, start:int=20)->dict:
-    "% by which the loss on held-out first clips grows when the speed asked is the other of `speeds`, per true speed, with 95 % intervals."
+def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(600, 800), seeds:int=3,
+              start:int=20)->dict:
+    """% by which the loss on held-out first clips grows when the speed asked is the other of `speeds`, per true speed,
+    with 95 % intervals."""
     gaps = {s: [] for s in speeds}
     for i,p in enumerate(people):
         wave = held_out_sound(80 + i, seconds); (ref,mask),win = _reference(pipe, p),_windows(pipe, wave, start)
         for s in speeds:
             wrong = next(v for v in speeds if v != s)
-            x0,mot = _clip_inputs(pipe, p, wave, s, start); mot = torch.zeros_like(mot)  # a first clip: speed is the only cue
+            # a first clip: speed is the only cue
+            x0,mot = _clip_inputs(pipe, p, wave, s, start); mot = torch.zeros_like(mot)
             for t in timesteps:
                 for seed in range(seeds):
                     e = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed), device='cpu').to(x0)
@@ -272,10 +316,12 @@ def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps
                     gaps[s].append(100 * (other - right) / right)
     out = {}
     for s,v in gaps.items(): m,h = mean_ci(v); out[f'{s:g}->{next(w for w in speeds if w != s):g}'] = dict(mean=round(m, 3), ci=round(h, 3), low=round(m - h, 3), cases=len(v))
-    return dict(directions=out, read=all(d['low'] > 0 for d in out.values()), people=len(people), timesteps=list(timesteps), seeds=seeds)
+    return dict(directions=out, read=all(d['low'] > 0 for d in out.values()), people=len(people),
+                timesteps=list(timesteps), seeds=seeds)
 
 # %% ../nbs/12_scorecard.ipynb #f68e60d5
-PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, 3.5, 5.0), guidance_people=2, drift_seconds=60.0,
+PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, 3.5, 5.0),
+                guidance_people=2, drift_seconds=60.0,
                 steps=STEPS, shift_px=10.0) # the full card; tests pass a smaller one
 
 def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
@@ -290,7 +336,8 @@ def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
     res['protocol'] = P; people = [held_out_person(i) for i in range(P['people'])]
     def part(name, f):
         if name in skip and name in res: return
-        t = time.time(); log(f"scorecard: {name} ..."); res[name] = f(); res.setdefault('seconds', {})[name] = round(time.time() - t, 1)
+        t = time.time(); log(f"scorecard: {name} ..."); res[name] = f(); res.setdefault('seconds',
+            {})[name] = round(time.time() - t, 1)
         with atomic_path(out) as tmp: Path(tmp).write_text(json.dumps(res, indent=1, default=_plain))
     def lips():
         rows = lip_sync(pipe, people, P['seconds'], **kw)
@@ -306,11 +353,13 @@ def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
     def guidance():
         out,k = [],P['guidance_people']
         for g in P['guidance']:
-            rows = res['lip_sync']['people'][:k] if g == 3.5 else lip_report(lip_sync(pipe, people[:k], P['seconds'], other_audio=False, guidance=g, **kw))['people']
+            rows = res['lip_sync']['people'][:k] if g == 3.5 else lip_report(lip_sync(pipe, people[:k], P['seconds'],
+                other_audio=False, guidance=g, **kw))['people']
             out.append(dict(scale=g, r=summary(rows, 'r'), colour_error=summary(rows, 'colour_error')))
         return out
     part('guidance', guidance)
-    if P['drift_seconds']: part('drift', lambda: drift(pipe, people[1 % len(people)], P['drift_seconds'], **kw))  # 0: not measured
+    # 0: not measured
+    if P['drift_seconds']: part('drift', lambda: drift(pipe, people[1 % len(people)], P['drift_seconds'], **kw))
     return res
 
 def _plain(o): return o.tolist() if isinstance(o, np.ndarray) else float(o) if isinstance(o, np.floating) else str(o)
@@ -323,16 +372,21 @@ def save_strip(row:dict, path, n:int=10):
     Image.fromarray(np.concatenate([np.concatenate(list(g), 1), np.concatenate(list(o), 1)], 0)).save(path, quality=88)
 
 def lip_report(rows:list)->dict:
-    "Averages over people (and each person's numbers) of `lip_sync`'s rows; the curves of the first person for the figures."
+    """Averages over people (and each person's numbers) of `lip_sync`'s rows; the curves of the first person for the
+    figures."""
     keys = [k for k in rows[0] if not k.startswith('_') and k != 'person']
     rep = {k: summary(rows, k) for k in keys}
     rep['r_of_ceiling'] = round(rep['r'] / rep['ceiling'], 4) if rep['ceiling'] else float('nan')
-    rep['people'] = [{k: (round(v, 4) if isinstance(v, float) else v) for k,v in r.items() if not k.startswith('_')} for r in rows]
-    first = next((r for r in rows if r['_mouth'] is not None), rows[0])  # the first person whose generated face the mesh finds
-    rep['curves'] = {k[1:]: None if first[k] is None else np.round(np.asarray(first[k], float), 4).tolist() for k in ('_mouth', '_truth', '_own_mouth')}
+    rep['people'] = [{k: (round(v, 4) if isinstance(v, float) else v) for k,v in r.items() if not k.startswith('_')}
+                     for r in rows]
+    # the first person whose generated face the mesh finds
+    first = next((r for r in rows if r['_mouth'] is not None), rows[0])
+    rep['curves'] = {k[1:]: None if first[k] is None else np.round(np.asarray(first[k], float), 4).tolist()
+                     for k in ('_mouth', '_truth', '_own_mouth')}
     rep['curves']['person'] = first['person']
     own = np.concatenate([r['_own_expression'] for r in rows])
-    for k,name in (('_expression', 'efid_landmarks'), ('_vae_expression', 'vae_efid_landmarks')):  # generated (VAE) frames against the world's
+    # generated (VAE) frames against the world's
+    for k,name in (('_expression', 'efid_landmarks'), ('_vae_expression', 'vae_efid_landmarks')):
         found = [r[k] for r in rows if r[k] is not None]
         rep[name] = round(frechet(np.concatenate(found), own), 4) if found else float('nan')
     return rep
@@ -341,7 +395,8 @@ def lip_report(rows:list)->dict:
 SAMPLER_RUNS = (('ddim', 40), *((s, n) for s in ('ddim', 'dpmpp', 'unipc') for n in (25, 15, 10, 6))) # (sampler, steps)
 
 def sampler_sweep(pipe, people:list, seconds:float, runs=SAMPLER_RUNS, speed:float=2.0, log=print)->list:
-    "Per (sampler, steps): lip-sync r, colour error, frame change and head-speed error, means over `people` (same sound and seeds)."
+    """Per (sampler, steps): lip-sync r, colour error, frame change and head-speed error, means over `people` (same
+    sound and seeds)."""
     waves,out = [held_out_sound(i, seconds) for i in range(len(people))],[]
     for s,n in runs:
         t,rows = time.time(),[]
@@ -350,14 +405,17 @@ def sampler_sweep(pipe, people:list, seconds:float, runs=SAMPLER_RUNS, speed:flo
             rows.append(dict(r=pearson(m.get('mouth', []), mouth_from_audio(w, len(w) // SAMPLES_PER_FRAME)),
                              colour_error=colour_error(m, p.identity), change=m['change'],
                              speed_error=abs(float(np.median(m['speed'])) - speed) if 'speed' in m else float('nan')))
-        out.append(dict(sampler=s, steps=n, **{k: summary(rows, k) for k in rows[0]}, seconds=round(time.time() - t, 1)))
+        out.append(dict(sampler=s, steps=n, **{k: summary(rows, k) for k in rows[0]},
+                        seconds=round(time.time() - t, 1)))
         log(f"{s} {n:2d} steps: " + ', '.join(f"{k} {out[-1][k]}" for k in rows[0]))
     return out
 
 def fewest_steps(rows:list, base=('ddim', 40), tol:float=0.05)->dict|None:
-    "The row with the fewest steps whose r is at least (1 - tol) of `base`'s and whose errors are at most (1 + tol) of its; None if none."
+    """The row with the fewest steps whose r is at least (1 - tol) of `base`'s and whose errors are at most (1 + tol) of
+    its; None if none."""
     b = next(r for r in rows if (r['sampler'], r['steps']) == base)
-    ok = lambda r: (r['r'] >= b['r'] - tol * abs(b['r'])) and all(r[k] <= b[k] + tol * abs(b[k]) for k in ('colour_error', 'speed_error'))
+    ok = lambda r: (r['r'] >= b['r'] - tol * abs(b['r'])) and all(r[k] <= b[k] + tol * abs(b[k])
+                                                                  for k in ('colour_error', 'speed_error'))
     return min((r for r in rows if ok(r)), key=lambda r: r['steps'], default=None)
 
 # %% ../nbs/12_scorecard.ipynb #6a7fd2db

@@ -18,11 +18,13 @@ from .video import FPS, SAMPLES_PER_FRAME, write_video
 
 # %% auto #0
 __all__ = ['SKIN_TONES', 'HAIR_COLOURS', 'Identity', 'random_identity', 'draw_head', 'render_frame', 'face_box', 'speech_excerpt',
-           'syllable_sound', 'mouth_from_audio', 'roll_path', 'centre_path', 'speed_of_roll', 'synthetic_talking_head',
-           'make_synthetic_talking_heads', 'half_speech', 'write_talking_head', 'load_truth', 'lip_gap']
+           'syllable_sound', 'mouth_from_audio', 'roll_path', 'speed_path', 'centre_path', 'speed_of_roll',
+           'synthetic_talking_head', 'make_synthetic_talking_heads', 'half_speech', 'write_talking_head', 'load_truth',
+           'lip_gap']
 
 # %% ../nbs/08_synthetic.ipynb #32bac8af
-SKIN_TONES = ((255, 224, 196), (241, 194, 160), (224, 172, 140), (198, 134, 98), (161, 102, 70), (120, 74, 50), (87, 54, 38))
+SKIN_TONES = ((255, 224, 196), (241, 194, 160), (224, 172, 140), (198, 134, 98), (161, 102, 70), (120, 74, 50),
+              (87, 54, 38))
 HAIR_COLOURS = ((20, 16, 14), (60, 40, 30), (110, 75, 45), (200, 160, 90), (150, 60, 30), (170, 170, 165))
 
 @dataclass
@@ -61,7 +63,8 @@ def draw_head(p:Identity, # the person
     im = Image.new('RGBA', (side, side)); d = ImageDraw.Draw(im)
     c,rx = side/2,p.width*side/2; ry = rx*p.aspect
     _ellipse(d, c, c - ry*0.2, rx*1.18, ry, fill=_shade(p.hair, 1))                         # hair behind the head
-    if p.hair_length > 0.5: d.rectangle([c-rx*1.18, c-ry*0.2, c+rx*1.18, c+ry*(0.2 + 0.8*p.hair_length)], fill=_shade(p.hair, 1))
+    if p.hair_length > 0.5:
+        d.rectangle([c-rx*1.18, c-ry*0.2, c+rx*1.18, c+ry*(0.2 + 0.8*p.hair_length)], fill=_shade(p.hair, 1))
     for s in (-1, 1): _ellipse(d, c + s*rx*0.97, c + ry*0.02, rx*0.13, ry*0.16, fill=_shade(p.skin, 0.9))  # ears
     _ellipse(d, c, c, rx, ry, fill=_shade(p.skin, 0.88))                                    # face, shaded on one side
     _ellipse(d, c - rx*0.06, c - ry*0.03, rx*0.93, ry*0.96, fill=_shade(p.skin, 1))
@@ -78,7 +81,8 @@ def _draw_eyes(d, p:Identity, c, rx, ry):
         _ellipse(d, x, y, rx*0.2*k, ry*0.075*k, fill=(245, 245, 240, 255), outline=_shade(p.skin, 0.5), width=w)
         _ellipse(d, x, y, rx*0.085*k, rx*0.085*k, fill=(80, 55, 35, 255))
         _ellipse(d, x, y, rx*0.042*k, rx*0.042*k, fill=(10, 10, 10, 255))
-        d.line([x - rx*0.22, y - ry*0.17, x, y - ry*0.21, x + rx*0.22, y - ry*0.17], fill=_shade(p.hair, 0.8), width=max(1, round(rx*0.11)))
+        d.line([x - rx*0.22, y - ry*0.17, x, y - ry*0.21, x + rx*0.22, y - ry*0.17], fill=_shade(p.hair, 0.8),
+               width=max(1, round(rx*0.11)))
 
 def _draw_nose_mouth(d, p:Identity, c, rx, ry, mouth:float):
     "A shaded nose with nostrils; lips around a dark opening `mouth` high, teeth when wide open."
@@ -144,10 +148,24 @@ def mouth_from_audio(wave:np.ndarray, # (samples,) at 16 kHz
     return np.clip((db - quiet) / (loud - quiet), 0, 1).astype(np.float32)
 
 # %% ../nbs/08_synthetic.ipynb #e45c48db
-def roll_path(num_frames:int, speed:float, rng:np.random.Generator, max_roll:float=15.)->np.ndarray:
-    "Roll angles (T,) moving at |`speed`| degrees per frame back and forth between ±`max_roll`."
-    x = (speed * np.arange(num_frames) + rng.uniform(0, 4*max_roll)) % (4*max_roll)   # distance along one cycle
+def roll_path(num_frames:int, speed, rng:np.random.Generator, max_roll:float=15.)->np.ndarray:
+    """Roll angles (T,) moving at `speed` degrees per frame (one number, or one per frame) back and forth between
+    ±`max_roll`."""
+    if np.ndim(speed) == 0: dist = speed * np.arange(num_frames)
+    # frame t has moved by speeds 0..t-1
+    else: dist = np.concatenate([[0.], np.cumsum(np.asarray(speed, float)[:num_frames - 1])])
+    x = (dist + rng.uniform(0, 4*max_roll)) % (4*max_roll)   # distance along one cycle
     return np.where(x < 2*max_roll, x - max_roll, 3*max_roll - x)
+
+def speed_path(num_frames:int, first:float, rng:np.random.Generator, max_speed:float,
+               hold:tuple=(12, 36), # (shortest, longest) stretch of frames at one speed
+              )->np.ndarray:
+    """Per-frame speeds (T,): `first` for a stretch of `hold` frames, then a new speed uniform in [0, `max_speed`) each
+    stretch."""
+    out,v = [],first
+    while sum(map(len, out)) < num_frames:
+        out.append(np.full(int(rng.integers(hold[0], hold[1] + 1)), v)); v = rng.uniform(0, max_speed)
+    return np.concatenate(out)[:num_frames] if out else np.zeros(0)
 
 def centre_path(num_frames:int, size:int, rng:np.random.Generator, wander:float=0.08)->np.ndarray:
     "Face centres (T, 2) wandering on slow sinusoids within ±`wander` of the frame around (0.5, 0.44) of it."
@@ -163,7 +181,7 @@ def speed_of_roll(roll:np.ndarray)->np.ndarray:
 # %% ../nbs/08_synthetic.ipynb #d3e56fd3
 def synthetic_talking_head(p:Identity, # the person
                            wave:np.ndarray, # (samples,) 16 kHz sound; the video lasts as long
-                           speed:float, # roll speed, degrees per frame
+                           speed, # roll speed, degrees per frame: one number, or one per frame (`speed_path`)
                            size:int, # frame side in pixels
                            rng:np.random.Generator, # draws the roll phase and the wandering
                            max_roll:float=15., # the roll swings between ±max_roll degrees
@@ -182,7 +200,8 @@ def make_synthetic_talking_heads(out_dir, # folder for head_000.mp4, head_000.tr
                                  seconds:float=2.0, # length of each video
                                  size:int=96, # frame side in pixels (64-128 keeps it cheap)
                                  seed:int=0, # video i is drawn from the generator seeded (seed, i)
-                                 speeds=None, # roll speed of each video, degrees per frame; default uniform in [0, max_speed)
+                                 # roll speed of each video, degrees per frame; default uniform in [0, max_speed)
+                                 speeds=None,
                                  max_speed:float=3.0,
                                 )->list: # paths of the videos
     "Write `num_videos` synthetic talking heads as MP4s with sound, their ground truth beside them."
@@ -199,22 +218,30 @@ def write_talking_head(path, # the .mp4 to write; the truth goes beside it as .t
                        seconds:float, size:int, speed:float|None=None, max_speed:float=3.0,
                        sound=half_speech, # (seconds, rng) -> (wave, kind)
                        max_roll:float=15., # the roll swings between ±max_roll degrees
+                       # (shortest, longest) frames a speed holds before another is drawn; None: one throughout
+                       speed_hold:tuple|None=None,
                       )->Path:
-    "One synthetic talking head and its ground truth, written atomically."
+    "One synthetic talking head and its ground truth, written atomically; `speed` is its first (or only) speed."
     p = random_identity(rng)
     wave,kind = sound(seconds, rng)
     speed = float(rng.uniform(0, max_speed)) if speed is None else speed
-    frames,truth = synthetic_talking_head(p, wave, speed, size, rng, max_roll)
+    path_ = speed if speed_hold is None else speed_path(len(wave) // SAMPLES_PER_FRAME, speed, rng, max_speed,
+                                                        speed_hold)
+    frames,truth = synthetic_talking_head(p, wave, path_, size, rng, max_roll)
     path = write_video(path, frames, audio=wave, crf=6)  # near-lossless: see below
     with atomic_path(path.with_suffix('.truth.npz')) as t:
-        np.savez(t, **truth, target_speed=speed, max_roll=max_roll, audio=np.array(kind), identity=np.array(json.dumps(asdict(p))))
+        np.savez(t, **truth, target_speed=speed, max_roll=max_roll, audio=np.array(kind),
+                 identity=np.array(json.dumps(asdict(p))))
     return path
 
 def load_truth(video)->dict:
-    "The ground truth saved beside a synthetic video: mouth, roll, speed, centre, box per frame; target_speed, max_roll, audio, identity."
+    """The ground truth saved beside a synthetic video: mouth, roll, speed, centre, box per frame; target_speed,
+    max_roll, audio, identity."""
     with np.load(Path(video).with_suffix('.truth.npz')) as z: t = {k: z[k] for k in z.files}
-    p = {k: tuple(v) if isinstance(v, list) else v for k,v in json.loads(str(t['identity'])).items()}  # colours back to tuples
-    return {**t, 'target_speed': float(t['target_speed']), 'max_roll': float(t.get('max_roll', 15.)), 'audio': str(t['audio']), 'identity': Identity(**p)}
+    # colours back to tuples
+    p = {k: tuple(v) if isinstance(v, list) else v for k,v in json.loads(str(t['identity'])).items()}
+    return {**t, 'target_speed': float(t['target_speed']), 'max_roll': float(t.get('max_roll', 15.)),
+            'audio': str(t['audio']), 'identity': Identity(**p)}
 
 # %% ../nbs/08_synthetic.ipynb #e812035f
 def lip_gap(landmarks:np.ndarray)->np.ndarray:

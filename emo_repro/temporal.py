@@ -42,7 +42,8 @@ class EMOTemporalLayer(nn.Module):
         c,heads = layer.proj_in.out_features,layer.num_attention_heads
         self.norm_speed = nn.LayerNorm(c)
         self.speed_attn = zero_cross_attention(c, speed_dim, heads)
-        self.register_buffer('frame_slopes', frame_slopes(heads), persistent=False)  # (heads,): a fixed bias, no weights
+        # (heads,): a fixed bias, no weights
+        self.register_buffer('frame_slopes', frame_slopes(heads), persistent=False)
 
     def speed_attention(self, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
                         speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
@@ -52,7 +53,8 @@ class EMOTemporalLayer(nn.Module):
         if speed.shape[1] == 1:    # equal values: whatever the weights, the output is that value, whatever t
             return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
         q = rearrange(a.to_q(self.norm_speed(t)), '(b s) f (h d) -> b h s f d', b=b, h=a.heads)
-        k,v = (rearrange(p(speed), 'b g (h d) -> b h g d', h=a.heads) for p in (a.to_k, a.to_v))  # g: the f speed frames
+        # g: the f speed frames
+        k,v = (rearrange(p(speed), 'b g (h d) -> b h g d', h=a.heads) for p in (a.to_k, a.to_v))
         logits = torch.einsum('bhsfd,bhgd->bhsfg', q, k) * a.scale + frame_bias(self.frame_slopes, f).to(q.dtype)
         out = torch.einsum('bhsfg,bhgd->bhsfd', logits.softmax(-1), v)
         return t + a.to_out[0](rearrange(out, 'b h s f d -> (b s) f (h d)'))
@@ -60,7 +62,8 @@ class EMOTemporalLayer(nn.Module):
     def motion_features(self, ctx:EMOContext)->torch.Tensor|None:
         "This layer's motion-frame features (b, n, c, h, w), or None."
         if ctx.motion is None: return None
-        if self.key not in ctx.motion: raise KeyError(f"no motion-frame features for {self.key}: ReferenceNet and backbone differ")
+        if self.key not in ctx.motion:
+            raise KeyError(f"no motion-frame features for {self.key}: ReferenceNet and backbone differ")
         return ctx.motion[self.key]
 
     def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), c, h, w)
@@ -69,7 +72,9 @@ class EMOTemporalLayer(nn.Module):
         if not ctx.temporal: return x
         f,m = ctx.num_frames,self.motion_features(ctx)
         n = 0 if m is None else m.shape[1]
-        if n + f > self.max_frames: raise ValueError(f"{self.key}: {n} motion frames + {f} frames exceed the {self.max_frames} positions of the temporal layers")
+        if n + f > self.max_frames:
+            raise ValueError(f"{self.key}: {n} motion frames + {f} frames exceed the {self.max_frames} positions of "
+                             f"the temporal layers")
         hs = rearrange(x, '(b f) c h w -> b c f h w', f=f)
         if m is not None: hs = torch.cat([rearrange(m, 'b n c h w -> b c n h w'), hs], dim=2)  # b c (n+f) h w
         h,w = hs.shape[-2:]
@@ -77,7 +82,8 @@ class EMOTemporalLayer(nn.Module):
         if ctx.speed is not None: t = torch.cat([t[:, :n], self.speed_attention(t[:, n:], ctx.speed)], dim=1)
         *first,last = self.transformer_blocks
         for blk in first: t = blk(t)                                     # self-attention over n+f positions
-        t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]  # the last block keeps only the f clip frames
+        # the last block keeps only the f clip frames
+        t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]
         return x + rearrange(self.proj_out(t), '(b h w) f c -> (b f) c h w', h=h, w=w)
 
 # %% ../nbs/05_temporal_attention.ipynb #c1f7a002
@@ -87,7 +93,8 @@ def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block:
                      )->torch.Tensor: # the clip frames' outputs ((b h w), f, c)
     "`blk` on n + f positions, computing only the clip frames' outputs: the motion frames serve as keys and values."
     if not n: return blk(t)
-    h = blk.pos_embed(blk.norm1(t)); t = t + blk.attn1(h)                  # all positions: the next attention reads them
+    # all positions: the next attention reads them
+    h = blk.pos_embed(blk.norm1(t)); t = t + blk.attn1(h)
     h = blk.pos_embed(blk.norm2(t)); t = t[:, n:] + blk.attn2(h[:, n:], encoder_hidden_states=h)
     return t + blk.ff(blk.norm3(t))
 

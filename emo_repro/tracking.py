@@ -33,7 +33,8 @@ def _check_frames(frames, source)->np.ndarray:
     "Frames as one uint8 array (T, H, W, 3), or a `VideoError` saying what is wrong."
     frames = [np.asarray(f) for f in frames]
     if not frames: raise VideoError(source, 'no frames')
-    if len({f.shape for f in frames}) > 1: raise VideoError(source, f'frames differ in size: {sorted({f.shape for f in frames})}')
+    if len({f.shape for f in frames}) > 1:
+        raise VideoError(source, f'frames differ in size: {sorted({f.shape for f in frames})}')
     frames = np.stack(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise VideoError(source, f'expected uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}')
@@ -69,7 +70,9 @@ def _fill_gaps(x:np.ndarray, found:np.ndarray, max_gap:int, source)->np.ndarray:
     T = len(found)
     if not found.any(): raise NoFaceError(source, f'no face found in any of the {T} frames')
     for a,b in _gaps(found):
-        if b-a+1 > max_gap: raise NoFaceError(source, f'no face in frames {a}-{b} ({b-a+1} frames; at most max_gap={max_gap} are interpolated)')
+        if b-a+1 > max_gap:
+            raise NoFaceError(source,
+                              f'no face in frames {a}-{b} ({b-a+1} frames; at most max_gap={max_gap} are interpolated)')
     idx = np.flatnonzero(found)
     pos = np.interp(np.arange(T), idx, np.arange(len(idx)))   # fractional position among the detections
     lo,hi = np.floor(pos).astype(int),np.ceil(pos).astype(int)
@@ -122,12 +125,16 @@ def synthetic_head_clip(image:np.ndarray, # uint8 RGB portrait (H, W, 3)
         M = cv2.getRotationMatrix2D((float(center[0]), float(center[1])), float(r), 1.0)
         M[:,2] += s
         frames.append(cv2.warpAffine(image, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-    truth = dict(roll=roll, shift=shift, speed=np.full(num_frames, abs(float(roll_per_frame))), center=np.asarray(center))
+    truth = dict(roll=roll, shift=shift, speed=np.full(num_frames, abs(float(roll_per_frame))),
+                 center=np.asarray(center))
     return np.stack(frames),truth
 
 # %% ../nbs/a4_face_tracking.ipynb #ebf04247
-HEAD_AXES = np.array([1., -1., -1.])   # mediapipe (x right, y down, z away) -> head axes (x right, y up, z to the viewer)
-RIGID_LANDMARKS = tuple([1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327, 344, 440] # nose
+# mediapipe (x right, y down, z away) -> head axes (x right, y up, z to the viewer)
+HEAD_AXES = np.array([1., -1., -1.])
+# nose
+RIGID_LANDMARKS = tuple([1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327,
+                         344, 440]
                    + [234, 127, 162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389, 356, 454] # upper face oval
                    + [33, 133, 362, 263]) # eye corners
 

@@ -32,7 +32,8 @@ from .presets import NOISE_SCHEDULE
 from .backbone import EMOUNet
 from .loading import read_pretrained
 from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, read_manifest
-from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, checkpoints, model_folder, train_state_path, read_train_state,
+from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, checkpoints, model_folder,
+    train_state_path, read_train_state,
     start_checkpoint, check_pickles, checkpoint_config, resume_config, build_vae, build_audio_encoder)
 
 # %% auto #0
@@ -44,7 +45,8 @@ __all__ = ['noise_scheduler', 'diffusion_target', 'step_generator', 'sample_drop
 
 # %% ../nbs/09_training.ipynb #fab0aa46
 def noise_scheduler(prediction_type:str='epsilon', # what the network predicts: 'epsilon' or 'v_prediction'
-                    zero_terminal_snr:bool=False, # rescale the betas so that step T is pure noise, sampled from step T ('trailing')
+                    # rescale the betas so that step T is pure noise, sampled from step T ('trailing')
+                    zero_terminal_snr:bool=False,
                    )->DDPMScheduler:
     "SD1.5's training noise schedule, as SD1.5 has it or rescaled to a zero terminal SNR."
     zero = dict(rescale_betas_zero_snr=True, timestep_spacing='trailing') if zero_terminal_snr else {}
@@ -131,8 +133,10 @@ def emo_loss(model:nn.Module, # an `EMOTrainingModel` (possibly wrapped by accel
              g:torch.Generator, # the micro-batch's generator
             )->torch.Tensor:
     "MSE between the model's prediction and the scheduler's target at random timesteps."
-    noise = torch.randn(latents.shape, generator=g, device='cpu').to(latents)  # the CPU generator, whatever the default device
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=g, device='cpu').to(latents.device)
+    # the CPU generator, whatever the default device
+    noise = torch.randn(latents.shape, generator=g, device='cpu').to(latents)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (len(latents),), generator=g,
+                      device='cpu').to(latents.device)
     pred = model(scheduler.add_noise(latents, noise, t), t, **conditions)
     return F.mse_loss(pred.float(), diffusion_target(scheduler, latents, noise, t).float())
 
@@ -147,32 +151,43 @@ def make_optimizer(params:list, # parameters, or groups of them with their own `
     return bnb.optim.AdamW8bit(params, **kw)
 
 def lr_groups(model:EMOTrainingModel, cfg:TrainConfig)->list:
-    "The trainable parameters of `model`; with `cfg.speed_lr_scale` != 1, the speed layers in a group of their own at lr x scale."
+    """The trainable parameters of `model`; with `cfg.speed_lr_scale` != 1, the speed layers in a group of their own at
+    lr x scale."""
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.speed_lr_scale == 1: return params
     speed = {id(p) for p in model.unet.param_groups()['speed_layers'].values()}
-    groups = [dict(params=[p for p in params if id(p) not in speed]), dict(params=[p for p in params if id(p) in speed], lr=cfg.lr * cfg.speed_lr_scale)]
+    groups = [dict(params=[p for p in params if id(p) not in speed]),
+              dict(params=[p for p in params if id(p) in speed], lr=cfg.lr * cfg.speed_lr_scale)]
     return [g for g in groups if g['params']]
 
 # %% ../nbs/09_training.ipynb #9534aa89
 def launched_processes()->int:
-    "How many processes torchrun (or another launcher) started; on a machine without a GPU, accelerate is told to join them over gloo."
+    """How many processes torchrun (or another launcher) started; on a machine without a GPU, accelerate is told to join
+    them over gloo."""
     n = int(os.environ.get('WORLD_SIZE', 1))
-    if n > 1 and not torch.cuda.is_available(): os.environ.setdefault('ACCELERATE_USE_CPU', '1')  # else each process trains alone
+    # else each process trains alone
+    if n > 1 and not torch.cuda.is_available(): os.environ.setdefault('ACCELERATE_USE_CPU', '1')
     return n
 
 def make_accelerator(cfg:TrainConfig, out:Path)->Accelerator:
     "An Accelerator for `cfg`: mixed precision, accumulation to the configured batch, seeded data order, trackers."
     launched = launched_processes()
     procs = PartialState(cpu=parse_flag_from_env('ACCELERATE_USE_CPU')).num_processes  # as Accelerator reads it
-    if procs != launched: raise InputError('launcher', f"started {launched} processes but accelerate joined {procs}: they would train alone and overwrite each other's checkpoints")
+    if procs != launched:
+        raise InputError('launcher',
+            f"started {launched} processes but accelerate joined {procs}: they would train alone and overwrite each "
+            f"other's checkpoints")
     accum,rem = divmod(cfg.batch_size, cfg.micro_batch_size * procs)
-    if rem or not accum: raise InputError('TrainConfig', f"batch_size={cfg.batch_size} is no multiple of micro_batch_size={cfg.micro_batch_size} x {procs} processes")
+    if rem or not accum:
+        raise InputError('TrainConfig',
+            f"batch_size={cfg.batch_size} is no multiple of micro_batch_size={cfg.micro_batch_size} x {procs} "
+            f"processes")
     return Accelerator(mixed_precision=cfg.mixed_precision, log_with=cfg.log_with,
         gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=accum, sync_with_dataloader=False),
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out/'logs')),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.stage == 1)]) # see the stage-1 note above
+        # see the stage-1 note above
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.stage == 1)])
 
 # %% ../nbs/09_training.ipynb #90fbf3d0
 class EMOTrainer:
@@ -182,7 +197,8 @@ class EMOTrainer:
                  dataset, # items as `emo_repro.data`'s datasets serve them
                  out, # run folder: checkpoint-<step>/, logs/, previews/
                  vae:AutoencoderKL|None=None, # frozen VAE: needed for pixel data and for decoded previews
-                 face_stats:dict|None=None): # the dataset's face statistics (`emo_repro.data.dataset_face_stats`), kept in every checkpoint
+                 # the dataset's face statistics (`emo_repro.data.dataset_face_stats`), kept in every checkpoint
+                 face_stats:dict|None=None):
         self.cfg,self.out,self.step,self.history,self.face_stats = cfg,Path(out),0,[],face_stats
         self.accelerator = acc = make_accelerator(cfg, self.out)
         if cfg.gradient_checkpointing: unet.enable_gradient_checkpointing()
@@ -190,16 +206,20 @@ class EMOTrainer:
         self.trained = [n for n,p in unet.named_parameters() if p.requires_grad]
         opt = make_optimizer(lr_groups(model, cfg), cfg)
         sched = get_scheduler('constant_with_warmup', opt, num_warmup_steps=cfg.lr_warmup_steps * acc.num_processes)
-        loader = torch.utils.data.DataLoader(dataset, cfg.micro_batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers)
+        loader = torch.utils.data.DataLoader(dataset, cfg.micro_batch_size, shuffle=True, drop_last=True,
+                                             num_workers=cfg.num_workers)
         self.model,self.opt,self.sched,self.loader = acc.prepare(model, opt, sched, loader)
-        if not len(self.loader): raise InputError('dataset', f"{len(dataset)} items make no micro-batch of {cfg.micro_batch_size}")
+        if not len(self.loader):
+            raise InputError('dataset', f"{len(dataset)} items make no micro-batch of {cfg.micro_batch_size}")
         self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.ema = None if cfg.ema_decay is None else EMAModel(self.params, decay=cfg.ema_decay)  # saved as model_ema/, see `save`
+        # saved as model_ema/, see `save`
+        self.ema = None if cfg.ema_decay is None else EMAModel(self.params, decay=cfg.ema_decay)
         self.vae = None if vae is None else vae.requires_grad_(False).eval().to(acc.device)
         self.noise = noise_scheduler(cfg.prediction_type, cfg.zero_terminal_snr)
         acc.register_save_state_pre_hook(lambda models, weights, d: weights.clear())  # weights go to model/, see `save`
         acc.register_load_state_pre_hook(lambda models, d: models.clear())
-        acc.init_trackers('emo', config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k,v in asdict(cfg).items()})
+        acc.init_trackers('emo',
+            config={k: v if isinstance(v, (int, float, str, bool)) else str(v) for k,v in asdict(cfg).items()})
 
     @property
     def unet(self)->EMOUNet: return self.accelerator.unwrap_model(self.model).unet
@@ -207,9 +227,11 @@ class EMOTrainer:
 # %% ../nbs/09_training.ipynb #059fda22
 @patch
 def train_step(self:EMOTrainer, batch:dict, micro_step:int)->torch.Tensor:
-    "Forward and backward pass of this process's micro-batch number `micro_step`; the optimiser steps on the last of each accumulation."
+    """Forward and backward pass of this process's micro-batch number `micro_step`; the optimiser steps on the last of
+    each accumulation."""
     acc,cfg = self.accelerator,self.cfg
-    g = step_generator(cfg.seed, micro_step * acc.num_processes + acc.process_index)  # process r serves batches r, r + N, ...
+    # process r serves batches r, r + N, ...
+    g = step_generator(cfg.seed, micro_step * acc.num_processes + acc.process_index)
     lat = clip_latents(batch, self.vae)
     conditions = stage_conditions(cfg.stage, lat, batch, sample_drops(len(lat['latents']), cfg, g))
     with acc.accumulate(self.model):
@@ -225,7 +247,8 @@ def fit(self:EMOTrainer, max_steps:int|None=None)->list:
     "Train to `max_steps` optimiser steps (default: the config's); returns the history of logged steps."
     acc,max_steps = self.accelerator,max_steps or self.cfg.max_steps
     per_epoch,accum,losses = len(self.loader),acc.gradient_accumulation_steps,[]
-    bar = tqdm(total=max_steps, initial=self.step, desc=f'stage {self.cfg.stage}', disable=not (self.cfg.progress_bar and acc.is_local_main_process))
+    bar = tqdm(total=max_steps, initial=self.step, desc=f'stage {self.cfg.stage}',
+               disable=not (self.cfg.progress_bar and acc.is_local_main_process))
     while self.step < max_steps:
         epoch,skip = divmod(self.step * accum, per_epoch)
         self.loader.set_epoch(epoch)
@@ -309,23 +332,28 @@ def save_weights(unet:EMOUNet, # supplies the config
                  folder): # written as `unet.save_pretrained(folder)` would
     "`unet`'s config and the weights `state` in the save_pretrained layout."
     unet.save_config(folder)
-    save_torch_state_dict(state, folder, filename_pattern='diffusion_pytorch_model{suffix}.safetensors', max_shard_size='10GB')
+    save_torch_state_dict(state, folder, filename_pattern='diffusion_pytorch_model{suffix}.safetensors',
+                          max_shard_size='10GB')
 
 # %% ../nbs/09_training.ipynb #4e96c562
 def write_error(e:Exception, # what writing into `folder` raised
                 folder)->str|None:
     "Why a write into `folder` failed, e.g. 'no space left on device'; None if `e` is no failed write."
-    code = e.errno if isinstance(e, OSError) else int(m[1]) if (m := re.search(r'os error (\d+)', str(e))) else None  # safetensors: '(os error 28)'
+    # safetensors: '(os error 28)'
+    code = e.errno if isinstance(e, OSError) else int(m[1]) if (m := re.search(r'os error (\d+)', str(e))) else None
     if code: return os.strerror(code).lower()
-    written = isinstance(e, (OSError, SafetensorError, RuntimeError))  # torch.save reports a full disk as a RuntimeError ('unexpected pos')
+    # torch.save reports a full disk as a RuntimeError ('unexpected pos')
+    written = isinstance(e, (OSError, SafetensorError, RuntimeError))
     if written and shutil.disk_usage(folder).free < 2**24: return os.strerror(errno.ENOSPC).lower()
     return str(e) if isinstance(e, OSError) else None
 
 @patch
 def save(self:EMOTrainer)->Path:
-    "Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints`; a failed write leaves the earlier ones as they were."
+    """Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints`; a failed write leaves the earlier
+    ones as they were."""
     acc,final,tmp = self.accelerator,self.out/f'checkpoint-{self.step}',self.out/f'.checkpoint-{self.step}.tmp'
-    state = {k.removeprefix('unet.'): v for k,v in acc.get_state_dict(self.model).items()}  # every process: gathers shards
+    # every process: gathers shards
+    state = {k.removeprefix('unet.'): v for k,v in acc.get_state_dict(self.model).items()}
     try: self.write_checkpoint(tmp, state)
     except Exception as e:
         why = write_error(e, self.out)
@@ -340,18 +368,21 @@ def save(self:EMOTrainer)->Path:
 
 @patch
 def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
-    "Everything a checkpoint holds, written into `folder`: weights `state`, EMA, schedule, accelerate's state, train_state.json."
+    """Everything a checkpoint holds, written into `folder`: weights `state`, EMA, schedule, accelerate's state,
+    train_state.json."""
     acc,cfg = self.accelerator,self.cfg
     if acc.is_main_process:
         shutil.rmtree(folder, ignore_errors=True)
         save_weights(self.unet, state, folder/'model')
-        if self.ema: save_weights(self.unet, {**state, **dict(zip(self.trained, self.ema.shadow_params))}, folder/'model_ema')
+        if self.ema:
+            save_weights(self.unet, {**state, **dict(zip(self.trained, self.ema.shadow_params))}, folder/'model_ema')
         self.noise.save_config(folder/'scheduler')
     acc.wait_for_everyone()
     acc.save_state(str(folder/'state'))
     acc.wait_for_everyone()  # every rank's random states are written before the main process renames the folder
     if acc.is_main_process:
-        info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step if self.ema else None,
+        info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step
+                    if self.ema else None,
                     face_stats=self.face_stats, history=self.history)
         (folder/'train_state.json').write_text(json.dumps(info, indent=1))
 
@@ -364,7 +395,8 @@ def resume(self:EMOTrainer, ckpt=None)->int:
     ckpt = start_checkpoint(ckpt, self.cfg.stage, resume=True)
     info = read_train_state(ckpt)
     check_pickles(ckpt/'state')
-    if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED): self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
+    if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
     if self.ema: self.resume_ema(ckpt, info)
     self.accelerator.load_state(str(ckpt/'state'))
     self.step,self.history = info['step'],[h for h in info.get('history', []) if h['step'] <= info['step']]
@@ -373,7 +405,8 @@ def resume(self:EMOTrainer, ckpt=None)->int:
 @patch
 def resume_ema(self:EMOTrainer, ckpt:Path, info:dict):
     "The EMA of checkpoint `ckpt`: its weights from model_ema/ (safetensors), its step count from train_state.json."
-    if info.get('ema_step') is None or not (ckpt/'model_ema').is_dir(): raise InputError(ckpt, "holds no EMA (model_ema/) for this ema_decay run to resume")
+    if info.get('ema_step') is None or not (ckpt/'model_ema').is_dir():
+        raise InputError(ckpt, "holds no EMA (model_ema/) for this ema_decay run to resume")
     ema = read_pretrained(ckpt/'model_ema')[1]
     with torch.no_grad():
         for p,k in zip(self.ema.shadow_params, self.trained): p.copy_(ema[k])
@@ -383,7 +416,9 @@ def resume_ema(self:EMOTrainer, ckpt:Path, info:dict):
 def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
     "The EMOUNet a stage starts from: `from_ckpt`, or for stage 1 SD1.5 (+ AnimateDiff), or a random `cfg.model`."
     if from_ckpt is not None: return EMOUNet.from_pretrained(model_folder(from_ckpt))
-    if cfg.stage > 1: raise InputError('--from', f"stage {cfg.stage} starts from a stage-{cfg.stage - 1} checkpoint; name it with --from")
+    if cfg.stage > 1:
+        raise InputError('--from',
+                         f"stage {cfg.stage} starts from a stage-{cfg.stage - 1} checkpoint; name it with --from")
     if cfg.sd15:
         unet,report = EMOUNet.from_sd15(cfg.source('sd15'), cfg.source('motion_adapter'), preset=cfg.model)
         print(report); return unet
@@ -393,13 +428,16 @@ def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
 def dataset_rows(cfg:TrainConfig, data)->list:
     "The finished videos of dataset folder `data`, checked against `cfg`."
     root = Path(local_or_hub(data, 'dataset', hub=False))
-    if not (root/'manifest.jsonl').is_file(): raise InputError(data, "holds no manifest.jsonl: not a dataset folder made by emo-preprocess")
+    if not (root/'manifest.jsonl').is_file():
+        raise InputError(data, "holds no manifest.jsonl: not a dataset folder made by emo-preprocess")
     try: rows = [r for r in read_manifest(root) if r['status'] == 'done']
     except InputError: raise  # read_manifest names the file and the line
-    except (ValueError, KeyError, TypeError) as e: raise InputError(root/'manifest.jsonl', f"unreadable ({e!r})") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(root/'manifest.jsonl', f"unreadable ({e!r})") from None
     if not rows: raise InputError(data, "holds no preprocessed videos (run emo-preprocess first)")
     if sizes := sorted({r['size'] for r in rows} - {cfg.resolution}):
-        raise InputError(data, f"frames are {sizes} px but the config trains at {cfg.resolution}; preprocess with --size {cfg.resolution}")
+        raise InputError(data,
+            f"frames are {sizes} px but the config trains at {cfg.resolution}; preprocess with --size {cfg.resolution}")
     return rows
 
 def stage_dataset(cfg:TrainConfig, data, # a folder made by `emo-preprocess`
@@ -421,25 +459,34 @@ def run_start(cfg:TrainConfig, data, out, from_ckpt=None, resume:bool=False)->Pa
     dataset_rows(cfg, data)
     ckpt = latest_checkpoint(out)
     if resume and ckpt is None: raise InputError(out, "--resume: no complete checkpoint here")
-    if ckpt and not resume: raise InputError(out, "holds checkpoints of an earlier run: add --resume to continue it, or choose another --out")
+    if ckpt and not resume:
+        raise InputError(out,
+                         "holds checkpoints of an earlier run: add --resume to continue it, or choose another --out")
     if ckpt: return start_checkpoint(ckpt, cfg.stage, resume=True)
     if from_ckpt is None: return None  # build_unet says what stage > 1 needs
     start = start_checkpoint(from_ckpt, cfg.stage); before = checkpoint_config(start, cfg)
     learned,asked = [(c.prediction_type, c.zero_terminal_snr) for c in (before, cfg)]
-    if learned != asked: raise InputError(train_state_path(start), f"was trained to predict {schedule_name(*learned)}; this run's settings ask for {schedule_name(*asked)} (set prediction_type and zero_terminal_snr as that stage had them)")
+    if learned != asked:
+        raise InputError(train_state_path(start),
+            f"was trained to predict {schedule_name(*learned)}; this run's settings ask for {schedule_name(*asked)} "
+            f"(set prediction_type and zero_terminal_snr as that stage had them)")
     return start
 
 def schedule_name(prediction_type:str, zero_terminal_snr:bool)->str:
     return f"{prediction_type} on {'the zero-terminal-SNR' if zero_terminal_snr else 'SD1.5'}'s schedule"
 
 @call_parse
-def emo_train(stage:Annotated[int, dict(opt=True, required=True, choices=[1, 2, 3])], # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
-              data:Annotated[str, dict(opt=True, required=True)], # dataset folder made by emo-preprocess
-              out:Annotated[str, dict(opt=True, required=True)], # run folder: checkpoint-<step>/, logs/, previews/
-              config:str=None, # 'tiny' (default), 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks the base); --resume: the run's own
-              from_ckpt:str=None, # the previous stage's checkpoint or run folder (`--from` for short)
-              resume:bool=False, # continue from the newest complete checkpoint in --out
-              max_steps:int=None, # override the config's max_steps
+def emo_train(
+    stage:Annotated[int, dict(opt=True, required=True,
+        choices=[1, 2, 3])], # 1 images; 2 video: temporal + audio layers; 3 temporal + speed layers
+    data:Annotated[str, dict(opt=True, required=True)], # dataset folder made by emo-preprocess
+    out:Annotated[str, dict(opt=True, required=True)], # run folder: checkpoint-<step>/, logs/, previews/
+    # 'tiny' (default), 'synthetic', 'sd15', or a .json/.yaml file of TrainConfig fields (key `preset` picks
+    # the base); --resume: the run's own
+    config:str=None,
+    from_ckpt:str=None, # the previous stage's checkpoint or run folder (`--from` for short)
+    resume:bool=False, # continue from the newest complete checkpoint in --out
+    max_steps:int=None, # override the config's max_steps
              ):
     "Train one stage of EMO on a preprocessed dataset."
     launched_processes()  # before anything asks accelerate how many processes there are

@@ -42,7 +42,8 @@ def write_video(path, # .mp4 file to write (atomically)
             v = c.add_stream('libx264', rate=fps, options={**X264_OPTIONS, 'crf': str(crf)})
             v.width,v.height,v.pix_fmt,v.codec_context.gop_size = W,H,'yuv420p',gop
             if audio is not None: a = c.add_stream('aac', rate=sr, layout='mono')
-            for fr in chain([first], frames): c.mux(v.encode(av.VideoFrame.from_ndarray(np.asarray(fr), format='rgb24')))
+            for fr in chain([first], frames):
+                c.mux(v.encode(av.VideoFrame.from_ndarray(np.asarray(fr), format='rgb24')))
             c.mux(v.encode())
             if audio is not None: c.mux(_encode_aac(a, audio, sr))
     return Path(path)
@@ -87,7 +88,8 @@ def iter_frames(path, # a video file PyAV can decode
                 while prev is not None and k/fps < (pt + t)/2 and (stop is None or k < stop): yield prev; k += 1
                 if stop is not None and k >= stop: return
                 prev,pt = fr.to_ndarray(format='rgb24'),t
-        except av.FFmpegError as e: raise VideoError(path, f"decoding failed at frame {k} ({e.strerror or e})") from None
+        except av.FFmpegError as e:
+            raise VideoError(path, f"decoding failed at frame {k} ({e.strerror or e})") from None
         if prev is None: raise VideoError(path, "no frames could be decoded")
         end = pt + 1/float(vs.average_rate or fps) # the last frame shows for one source frame period
         while k < round(end*fps) and (stop is None or k < stop): yield prev; k += 1

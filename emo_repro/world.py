@@ -27,20 +27,24 @@ from .backbone import STAGE_GROUPS
 from .runs import TrainConfig, latest_checkpoint
 
 # %% auto #0
-__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'MAX_ROLL', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder', 'STEPS', 'STAGES',
-           'SPEED_STAGE', 'STAGE_SETTINGS', 'BUDGETS', 'VAE_WEIGHTS', 'speech_piece', 'world_sound', 'make_world',
-           'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state', 'save_vae_state',
-           'train_vae', 'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World', 'read_state',
-           'step_videos', 'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage', 'relocate',
-           'file_sha256', 'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary', 'card_rows',
-           'print_card', 'model_card', 'ship']
+__all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'MAX_ROLL', 'SPEED_HOLD', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder',
+           'STEPS', 'STAGES', 'SPEED_STAGE', 'STAGE_SETTINGS', 'BUDGETS', 'VAE_WEIGHTS', 'speech_piece', 'world_sound',
+           'make_world', 'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state',
+           'save_vae_state', 'train_vae', 'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World',
+           'read_state', 'step_videos', 'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage',
+           'relocate', 'file_sha256', 'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary',
+           'card_rows', 'print_card', 'model_card', 'ship']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
-SIZE = preset('synthetic').training['resolution'] # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
+# 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
+SIZE = preset('synthetic').training['resolution']
 SPEECH_SPLIT = 0.7 # the bundled speech's first 70 % is heard in training, the rest only by the scorecard
 MAX_SPEED = 3.5 # training head speeds are spread over [0, MAX_SPEED) degrees per frame
 MAX_ROLL = 15. # heads roll between ±MAX_ROLL degrees (chapter 08's max_roll; a world at 40 is measured below)
-TRAIN_SEED,HELD_OUT_SEED = 0,1 # video i draws its person from seeds (TRAIN_SEED, i); scorecard people from (HELD_OUT_SEED, i)
+# frames a head keeps one speed (chapter 08's speed_hold): None, one speed a video; a changing world is measured below
+SPEED_HOLD = None
+# video i draws its person from seeds (TRAIN_SEED, i); scorecard people from (HELD_OUT_SEED, i)
+TRAIN_SEED,HELD_OUT_SEED = 0,1
 
 def speech_piece(seconds:float, rng:np.random.Generator, held_out:bool=False)->np.ndarray:
     "Up to `seconds` of the bundled speech from a random point of its training part (or of its held-out part)."
@@ -54,26 +58,35 @@ def world_sound(seconds:float, rng:np.random.Generator, held_out:bool=False)->tu
     n,pieces = round(seconds * SAMPLE_RATE),[]
     while sum(map(len, pieces)) < n:
         kind,dur = rng.choice(3, p=[0.45, 0.4, 0.15]),rng.uniform(0.6, 2.0)
-        x = speech_piece(dur, rng, held_out) if kind == 0 else syllable_sound(dur, rng) if kind == 1 else np.zeros(round(dur * SAMPLE_RATE))
+        x = speech_piece(dur, rng, held_out) if kind == 0 else syllable_sound(dur,
+            rng) if kind == 1 else np.zeros(round(dur * SAMPLE_RATE))
         pieces.append(x * (rng.uniform(0.25, 0.5) / max(np.abs(x).max(), 1e-6) if kind < 2 else 0))  # peak 0.25-0.5
     return np.concatenate(pieces)[:n].astype(np.float32),'mix'
 
 # %% ../nbs/11_world.ipynb #8719825f
 def _world_video(job):
-    path,seed,seconds,size,speed,held_out = job
+    path,seed,seconds,size,speed,held_out,motion = job
     if not Path(path).exists():
-        write_talking_head(path, np.random.default_rng(seed), seconds, size, speed, sound=lambda s, rng: world_sound(s, rng, held_out), max_roll=MAX_ROLL)
+        write_talking_head(path, np.random.default_rng(seed), seconds, size, speed, MAX_SPEED,
+                           sound=lambda s, rng: world_sound(s, rng, held_out), **motion)
     return Path(path)
 
 def make_world(out_dir, # folder for world_000.mp4 and its .truth.npz, ...
                num_videos:int, seconds:float=4.0, size:int=SIZE, seed:int=TRAIN_SEED,
                held_out:bool=False, # speech from the held-out part of the bundled clip
-               workers:int=2)->list:
+               workers:int=2,
+               max_roll:float|None=None,
+               speed_hold:tuple|None=None, # the motion; None: the world's (MAX_ROLL, SPEED_HOLD)
+              )->list:
     "The world's videos, in parallel; those already written are kept, so a killed run resumes."
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     speeds = (np.arange(num_videos) + 0.5) / num_videos * MAX_SPEED  # evenly spread ...
     speeds = np.random.default_rng(seed).permutation(speeds)        # ... in no particular order
-    jobs = [(out_dir/f'world_{i:03d}.mp4', (seed, i), seconds, size, float(speeds[i]), held_out) for i in range(num_videos)]
+    # read here: workers are spawned
+    motion = dict(max_roll=MAX_ROLL if max_roll is None else max_roll, speed_hold=SPEED_HOLD if speed_hold is None
+                  else speed_hold)
+    jobs = [(out_dir/f'world_{i:03d}.mp4', (seed, i), seconds, size, float(speeds[i]), held_out, motion)
+            for i in range(num_videos)]
     if workers < 2: return [_world_video(j) for j in jobs]
     with get_context('spawn').Pool(workers) as pool: return pool.map(_world_video, jobs)
 
@@ -113,14 +126,18 @@ def vae_psnr(vae:AutoencoderKL, frames:np.ndarray, batch:int=32)->float:
 # %% ../nbs/11_world.ipynb #a7af460f
 def adam_state(opt:torch.optim.Optimizer)->dict:
     "The per-parameter state of a one-group Adam(W) as flat tensors."
-    return {f'{i}.{k}': torch.as_tensor(v) for i,p in enumerate(opt.param_groups[0]['params']) for k,v in opt.state.get(p, {}).items()}
+    return {f'{i}.{k}': torch.as_tensor(v) for i,p in enumerate(opt.param_groups[0]['params'])
+            for k,v in opt.state.get(p, {}).items()}
 
 def load_adam_state(opt:torch.optim.Optimizer, flat:dict):
     "Put `adam_state`'s tensors back."
     for i,p in enumerate(opt.param_groups[0]['params']):
-        if f'{i}.exp_avg' in flat: opt.state[p] = {k: flat[f'{i}.{k}'].clone().to(p.device if k != 'step' else 'cpu') for k in ('step', 'exp_avg', 'exp_avg_sq')}
+        if f'{i}.exp_avg' in flat:
+            opt.state[p] = {k: flat[f'{i}.{k}'].clone().to(p.device if k != 'step' else 'cpu')
+                            for k in ('step', 'exp_avg', 'exp_avg_sq')}
 
-replace_folder = _replace_dir # chapter 07's swap of a finished folder for the old one: at every moment one complete version exists
+# chapter 07's swap of a finished folder for the old one: at every moment one complete version exists
+replace_folder = _replace_dir
 
 # %% ../nbs/11_world.ipynb #13436226
 def save_vae_state(folder:Path, vae, opt, step:int, history:list):
@@ -141,7 +158,8 @@ def train_vae(data, # dataset folder made by emo-preprocess
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0)
     step,history = 0,[]
     if (out/'state'/'state.json').exists():
-        vae.load_state_dict(load_file(out/'state'/'vae.safetensors')); load_adam_state(opt, load_file(out/'state'/'optimizer.safetensors'))
+        vae.load_state_dict(load_file(out/'state'/'vae.safetensors')); load_adam_state(opt,
+            load_file(out/'state'/'optimizer.safetensors'))
         s = json.loads((out/'state'/'state.json').read_text()); step,history = s['step'],s['history']
     t0 = time.time()
     while step < steps:
@@ -149,7 +167,8 @@ def train_vae(data, # dataset folder made by emo-preprocess
         loss = vae_loss(vae, x, torch.Generator(device).manual_seed(seed * 1_000_003 + step))
         opt.zero_grad(); loss.backward(); opt.step(); step += 1
         if step % log_every == 0 or step == steps:
-            history.append(dict(step=step, loss=round(loss.item(), 5), s_per_step=round((time.time() - t0) / log_every, 3))); t0 = time.time()
+            history.append(dict(step=step, loss=round(loss.item(), 5),
+                                s_per_step=round((time.time() - t0) / log_every, 3))); t0 = time.time()
             log(f"vae step {step}/{steps} loss {loss.item():.4f}")
         if step % save_every == 0 or step == steps: save_vae_state(out/'state', vae, opt, step, history)
     return finish_vae(vae.eval(), test, out/'vae', history)
@@ -162,7 +181,8 @@ def finish_vae(vae:AutoencoderKL, test:np.ndarray, folder:Path, history:list)->A
     vae.register_to_config(scaling_factor=round(float(1 / vae.encode(x).latent_dist.mode().std()), 5))
     tmp = folder.with_name(f'.{folder.name}.tmp'); shutil.rmtree(tmp, ignore_errors=True)
     vae.save_pretrained(tmp)
-    (tmp/'training.json').write_text(json.dumps(dict(held_out_psnr_db=round(vae_psnr(vae, test), 2), held_out_frames=len(test), history=history), indent=1))
+    (tmp/'training.json').write_text(json.dumps(dict(held_out_psnr_db=round(vae_psnr(vae, test), 2),
+                                                     held_out_frames=len(test), history=history), indent=1))
     replace_folder(tmp, folder)
     return vae
 
@@ -178,42 +198,58 @@ def synthetic_wav2vec(folder, seed:int=0)->Path:
     return folder
 
 # %% ../nbs/11_world.ipynb #5ba4ac0b
-STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage3', 'stage3_audio', 'pipeline')
-STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage2_more=(2, 'stage2', None), # stage 2 continued: a second run from its weights
-              stage3=(3, 'stage2_more', None), stage3_audio=(3, 'stage2_more', 'audio_layers')) # name: (stage, starts from, also trained)
-SPEED_STAGE = dict(drop_motion=0.3, speed_lr_scale=10.) # stage 3's own settings: first clips, whose only cue to the speed is speed, and the new layers' step size
+STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage3', 'stage3_audio',
+         'pipeline')
+# stage 2 continued: a second run from its weights
+STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage2_more=(2, 'stage2', None),
+              stage3=(3, 'stage2_more', None),
+              stage3_audio=(3, 'stage2_more', 'audio_layers')) # name: (stage, starts from, also trained)
+# stage 3's own settings: first clips, whose only cue to the speed is speed, and the new layers' step size
+SPEED_STAGE = dict(drop_motion=0.3, speed_lr_scale=10.)
 STAGE_SETTINGS = dict(stage3=SPEED_STAGE, stage3_audio=SPEED_STAGE) # TrainConfig settings a stage adds to the preset's
 BUDGETS = dict(
-    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500, stage3=1500, stage3_audio=1500),
-    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage3=2, stage3_audio=2)) # steps of each
+    full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500,
+              stage3=1500, stage3_audio=1500),
+    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage3=2,
+             stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
 
 def launcher(procs:int)->list:
     "The command prefix that starts `procs` training processes (torchrun), or one plain process."
     exe = str(Path(sys.executable).with_name('emo-train'))
-    return [exe] if procs == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={procs}', exe]
+    return [exe] if procs == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone',
+                                     f'--nproc_per_node={procs}', exe]
 
 # %% ../nbs/11_world.ipynb #5a75c6e6
 class World:
     "The run folder of `emo-world`: what is done, where each step writes."
     def __init__(self, out, budget:str='full', procs:int|None=None, log=print):
         if budget not in BUDGETS: raise InputError('--budget', f"{budget!r} is none of {sorted(BUDGETS)}")
-        if procs is not None and procs < 1: raise InputError('--procs', f"{procs} is no number of training processes (1 or more)")
+        if procs is not None and procs < 1:
+            raise InputError('--procs', f"{procs} is no number of training processes (1 or more)")
         self.root,self.budget,self.b,self.procs,self.log = Path(out).absolute(),budget,BUDGETS[budget],procs or default_procs(),log
         for k in ('videos', 'data', 'stages', 'runs', 'configs'): setattr(self, k, self.root/k)
         self.claim()
 
     def claim(self):
-        "Make or adopt the run folder: writable, and either new, an emo-world run of this budget, or only the kept `stages/`."
+        """Make or adopt the run folder: writable, and either new, an emo-world run of this budget, or only the kept
+        `stages/`."""
         r,mark = self.root,self.root/'world.json'
         if r.exists() and not r.is_dir(): raise InputError(r, "is a file, not a run folder")
         if mark.exists():
             try: budget = json.loads(mark.read_text())['budget']
-            except (ValueError, KeyError, TypeError): raise InputError(mark, "is not an emo-world run record; delete it only if the folder is a run") from None
-            if budget != self.budget: raise InputError('--budget', f"{r} is a run of --budget {budget}: continue it with that budget, or start another in a new folder")
+            except (ValueError, KeyError, TypeError):
+                raise InputError(mark,
+                                 "is not an emo-world run record; delete it only if the folder is a run") from None
+            if budget != self.budget:
+                raise InputError('--budget',
+                    f"{r} is a run of --budget {budget}: continue it with that budget, or start another in a new "
+                    f"folder")
         elif r.is_dir() and (others := sorted(p.name for p in r.iterdir() if p.name != 'stages')):
-            raise InputError(r, f"holds files of its own ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), not an emo-world run: use a new or empty folder")
+            raise InputError(r,
+                f"holds files of its own ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}), not an "
+                f"emo-world run: use a new or empty folder")
         try:
             self.stages.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=r): pass
@@ -227,25 +263,35 @@ class World:
         if not f.exists(): return {}
         try: d = json.loads(f.read_text())
         except ValueError: d = None
-        if not isinstance(d, dict): raise InputError(f, "is not the run's record of finished steps (a JSON object); delete it to redo every step")
+        if not isinstance(d, dict):
+            raise InputError(f,
+                             "is not the run's record of finished steps (a JSON object); delete it to redo every step")
         return d
 
     def finished(self, step:str)->bool:
-        "Whether `step` is done: recorded in done.json, or its weights (or those of a stage trained from it) are in stages/, kept from an earlier run."
+        """Whether `step` is done: recorded in done.json, or its weights (or those of a stage trained from it) are in
+        stages/, kept from an earlier run."""
         kept = dict(vae=self.stages/'vae'/'config.json', **{k: self.stages/k/'train_state.json' for k in STAGES})
         if step in self.done or (step in kept and kept[step].exists()): return True
-        return any(start == step and self.finished(k) for k,(_,start,_) in STAGES.items())  # stage1 is done when stage2_more is kept
+        # stage1 is done when stage2_more is kept
+        return any(start == step and self.finished(k) for k,(_,start,_) in STAGES.items())
 
     def mark(self, step:str, seconds:float):
-        with atomic_path(self.root/'done.json') as t: Path(t).write_text(json.dumps({**self.done, step: dict(seconds=round(seconds, 1), at=time.strftime('%Y-%m-%d %H:%M:%S'))}, indent=1))
+        with atomic_path(self.root/'done.json') as t:
+            Path(t).write_text(json.dumps({**self.done,
+                step: dict(seconds=round(seconds, 1), at=time.strftime('%Y-%m-%d %H:%M:%S'))}, indent=1))
 
     def run(self, *cmd):
         "Run a command, its output into the log file."
         with open(self.root/'log.txt', 'a') as f:
             f.write(f"$ {' '.join(map(str, cmd))}\n"); f.flush()
-            r = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT, env={**os.environ, 'PYTHONUNBUFFERED': '1'},
-                               pass_fds=self.lock_fds)  # the run folder stays locked while they live, even if this process is killed
-        if r.returncode: raise EMOError(f"{cmd[0] if len(cmd) < 3 else cmd[2]} failed (exit {r.returncode}); see {self.root/'log.txt'}")
+            r = subprocess.run([str(c) for c in cmd], stdout=f, stderr=subprocess.STDOUT,
+                               env={**os.environ, 'PYTHONUNBUFFERED': '1'},
+                               # the run folder stays locked while they live, even if this process is killed
+                               pass_fds=self.lock_fds)
+        if r.returncode:
+            raise EMOError(f"{cmd[0] if len(cmd) < 3 else cmd[2]} failed (exit {r.returncode}); see "
+                           f"{self.root/'log.txt'}")
 
     lock_fds = ()
     def lock(self):
@@ -253,7 +299,9 @@ class World:
         f = open(self.root/'.lock', 'a+')
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            f.close(); raise InputError(self.root, "is in use by another emo-world, or by training processes a stopped one left running: wait for them to end") from None
+            f.close(); raise InputError(self.root,
+                "is in use by another emo-world, or by training processes a stopped one left running: wait for them to "
+                "end") from None
         self._lock,self.lock_fds = f,(f.fileno(),)
         return self
 
@@ -262,15 +310,19 @@ def read_state(f:Path)->dict:
     try: s = json.loads(Path(f).read_text())
     except ValueError: s = None
     if not isinstance(s, dict) or not isinstance(s.get('config'), dict):
-        raise InputError(f, "is not a stage's training state (JSON with its 'config'); delete its stage folder to train that stage again")
+        raise InputError(f,
+            "is not a stage's training state (JSON with its 'config'); delete its stage folder to train that stage "
+            "again")
     return s
 
 # %% ../nbs/11_world.ipynb #0e611817
 def step_videos(w:World): make_world(w.videos, w.b['videos'], w.b['seconds'])
-def step_preprocess(w:World): w.run(Path(sys.executable).with_name('emo-preprocess'), w.videos, w.data, '--size', SIZE, '--workers', 2)
+def step_preprocess(w:World): w.run(Path(sys.executable).with_name('emo-preprocess'), w.videos, w.data, '--size', SIZE,
+                                    '--workers', 2)
 def step_vae(w:World):
     with open(w.root/'log.txt', 'a') as f:
-        train_vae(w.data, w.root/'vae-train', w.b['vae_steps'], w.b['vae_batch'], log=lambda s: (f.write(s + '\n'), f.flush()))
+        train_vae(w.data, w.root/'vae-train', w.b['vae_steps'], w.b['vae_batch'],
+                  log=lambda s: (f.write(s + '\n'), f.flush()))
     replace_folder(_copy(w.root/'vae-train'/'vae'), w.stages/'vae')
     synthetic_wav2vec(w.stages/'wav2vec')
 def step_cache(w:World):
@@ -278,14 +330,16 @@ def step_cache(w:World):
           '--audio-features', '--wav2vec', w.stages/'wav2vec')
 
 def _copy(src:Path)->Path:
-    tmp = src.with_name(f'.{src.name}.copy'); shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src, tmp); return tmp
+    tmp = src.with_name(f'.{src.name}.copy'); shutil.rmtree(tmp, ignore_errors=True); shutil.copytree(src,
+                                                                                                      tmp); return tmp
 
 # %% ../nbs/11_world.ipynb #ab2c334a
 def stage_config(w:World, name:str)->Path:
     "The stage's TrainConfig file: the synthetic preset with this run's VAE, wav2vec2 and budget."
     stage,_,also = STAGES[name]
     cfg = dict(preset='synthetic', vae=str(w.stages/'vae'), wav2vec=str(w.stages/'wav2vec'),
-               **({'also_train': also} if also else {}), **STAGE_SETTINGS.get(name, {}), **(dict(checkpoint_every=1, preview_every=0, log_with=None) if w.budget == 'toy' else {}))
+               **({'also_train': also} if also else {}), **STAGE_SETTINGS.get(name, {}),
+               **(dict(checkpoint_every=1, preview_every=0, log_with=None) if w.budget == 'toy' else {}))
     w.configs.mkdir(exist_ok=True); f = w.configs/f'{name}.json'
     with atomic_path(f) as t: Path(t).write_text(json.dumps(cfg, indent=1))
     return f
@@ -293,11 +347,14 @@ def stage_config(w:World, name:str)->Path:
 def step_stage(w:World, name:str):
     "Train stage `name` with emo-train (resuming its run folder), then export its last checkpoint to stages/<name>."
     stage,start,_ = STAGES[name]
-    out = w.runs/name; cmd = [*launcher(w.procs), '--stage', stage, '--data', w.data, '--out', out, '--config', stage_config(w, name),
+    out = w.runs/name; cmd = [*launcher(w.procs), '--stage', stage, '--data', w.data, '--out', out, '--config',
+                              stage_config(w, name),
                               '--max-steps', w.b[name]]  # not in the config file: a budget can grow and the run resume
     w.run(*cmd, *(['--resume'] if latest_checkpoint(out) else ['--from', w.stages/start] if start else []))
-    ck = latest_checkpoint(out); tmp = w.stages/f'.{name}.tmp'; shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    for part in ('model', 'scheduler', 'train_state.json'): (shutil.copytree if (ck/part).is_dir() else shutil.copy)(ck/part, tmp/part)
+    ck = latest_checkpoint(out); tmp = w.stages/f'.{name}.tmp'; shutil.rmtree(tmp,
+        ignore_errors=True); tmp.mkdir(parents=True)
+    for part in ('model', 'scheduler', 'train_state.json'):
+        (shutil.copytree if (ck/part).is_dir() else shutil.copy)(ck/part, tmp/part)
     replace_folder(tmp, w.stages/name)
 
 # %% ../nbs/11_world.ipynb #b0e31909
@@ -315,7 +372,8 @@ def file_sha256(f:Path)->str:
     with open(f, 'rb') as fh: return hashlib.file_digest(fh, 'sha256').hexdigest()
 
 def restore_vae(w:World, source=None)->bool:
-    "Put the kept VAE's weights back from the package's copy (`source`) when stages/vae keeps only their hash; True if copied."
+    """Put the kept VAE's weights back from the package's copy (`source`) when stages/vae keeps only their hash; True if
+    copied."""
     vae = w.stages/'vae'; f,digest = vae/VAE_WEIGHTS,vae/f'{VAE_WEIGHTS}.sha256'
     if f.exists() or not digest.exists(): return False
     if source is None:
@@ -323,7 +381,8 @@ def restore_vae(w:World, source=None)->bool:
         source = SHIPPED_WEIGHTS['synthetic']/'vae'
     want,src = digest.read_text().split()[0],Path(source)/VAE_WEIGHTS
     if not src.exists() or file_sha256(src) != want:
-        raise InputError(digest, f"names VAE weights that {src} does not hold (another hash): delete stages/vae to train the VAE again")
+        raise InputError(digest,
+            f"names VAE weights that {src} does not hold (another hash): delete stages/vae to train the VAE again")
     with atomic_path(f) as t: shutil.copyfile(src, t)
     return True
 
@@ -341,18 +400,26 @@ def run_step(w:World, step:str):
 # %% ../nbs/11_world.ipynb #7158e3ac
 @call_parse
 def emo_world(out:str='world', # run folder; a re-run continues where the last one stopped
-              budget:str='full', # 'full' (the shipped model, about 3 hours on 2 CPU cores) or 'toy' (minutes, for tests)
+              # 'full' (the shipped model, about 3 hours on 2 CPU cores) or 'toy' (minutes, for tests)
+              budget:str='full',
               procs:int=None, # training processes (default: one per GPU, else 2 on the CPU)
               until:str=None, # stop after this step
              ):
-    "Train EMO in the synthetic world from nothing: videos, emo-preprocess, VAE, stages 1-3, the stage-3 ablation, the pipeline."
+    """Train EMO in the synthetic world from nothing: videos, emo-preprocess, VAE, stages 1-3, the stage-3 ablation, the
+    pipeline."""
     try:
-        if until is not None and until not in STEPS: raise InputError('--until', f"{until!r} is none of {', '.join(STEPS)}")  # before the folder is made
+        # before the folder is made
+        if until is not None and until not in STEPS:
+            raise InputError('--until', f"{until!r} is none of {', '.join(STEPS)}")
         w = World(out, budget, procs).lock()
-        if restore_vae(w): w.log("stages/vae: its weights copied from the package's synthetic model (the same file, checked by its hash)")
+        if restore_vae(w):
+            w.log("stages/vae: its weights copied from the package's synthetic model (the same file, checked by its "
+                  "hash)")
         relocate(w)
         todo = [s for s in STEPS[:STEPS.index(until) + 1 if until else None] if not w.finished(s)]
-        with tqdm(total=len(todo), desc='emo-world', unit='step', dynamic_ncols=True, **({} if todo else dict(disable=True))) as bar:  # one line, none when all is done; TQDM_DISABLE=1 silences it
+        # one line, none when all is done; TQDM_DISABLE=1 silences it
+        with tqdm(total=len(todo), desc='emo-world', unit='step', dynamic_ncols=True,
+                  **({} if todo else dict(disable=True))) as bar:
             for step in todo:
                 t = time.time(); bar.set_postfix_str(step)
                 run_step(w, step); w.mark(step, time.time() - t); bar.update()
@@ -368,7 +435,8 @@ def stage_summary(w:World)->list:
         f = w.stages/name/'train_state.json'
         if not f.exists(): continue
         s = read_state(f); c = s['config']; h = [x['loss'] for x in s.get('history', [])][-50:]
-        trained = list(STAGE_GROUPS[c['stage']]) + [g for g in TrainConfig(**c).trained_also() if g not in STAGE_GROUPS[c['stage']]]
+        trained = list(STAGE_GROUPS[c['stage']]) + [g for g in TrainConfig(**c).trained_also()
+                                                    if g not in STAGE_GROUPS[c['stage']]]
         rows.append(dict(name=name, steps=s['step'], batch=c['batch_size'], lr=c['lr'], trained=', '.join(trained),
                          final_loss=round(float(np.mean(h)), 4) if h else None))
     return rows
@@ -378,69 +446,107 @@ def card_rows(res:dict)->list:
     "The scorecard as (condition, measured, beside it, goal, met) rows."
     L,S,F = res.get('lip_sync', {}),res.get('head_speed', {}),res.get('face_locator', {})
     rows = []
-    if L: rows += [('lip sync r', L['r'], f"world {L['ceiling']:.2f}, its VAE round trip {L.get('vae_r', float('nan')):.2f}", '>= 0.85 of ceiling', L['r'] >= 0.85 * L['ceiling']),
-                   ('  driven by another clip\'s audio', L['other_audio_r'], 'r against the original audio', '<= 0.2', L['other_audio_r'] <= 0.2),
+    if L: rows += [('lip sync r', L['r'],
+        f"world {L['ceiling']:.2f}, its VAE round trip {L.get('vae_r', float('nan')):.2f}", '>= 0.85 of ceiling',
+        L['r'] >= 0.85 * L['ceiling']),
+                   ('  driven by another clip\'s audio', L['other_audio_r'], 'r against the original audio', '<= 0.2',
+                    L['other_audio_r'] <= 0.2),
                    ('face centre in the mask', L['centre_in_mask'], '', '>= 0.99', L['centre_in_mask'] >= 0.99),
-                   ('identity colour error', L['colour_error'], f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
+                   ('identity colour error', L['colour_error'],
+                    f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
                    ('frame-to-frame change', L['change'], f"world {L['world_change']:.2f}", 'near the world', None)]
-    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}", 'near the VAE', None),
-                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}", 'near the VAE', None),
-                             ('E-FID, landmark variant', L['efid_landmarks'], f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
-    if S: rows += [('head speed Spearman', S['measured_spearman'], f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
-                   ('head speed mean error °/frame', S['measured_mean_error'], f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3', S['measured_mean_error'] <= 0.3)]
+    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}",
+                              'near the VAE', None),
+                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}",
+                              'near the VAE', None),
+                             ('E-FID, landmark variant', L['efid_landmarks'],
+                              f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
+    if S: rows += [('head speed Spearman', S['measured_spearman'],
+        f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
+                   ('head speed mean error °/frame', S['measured_mean_error'],
+                    f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3',
+                    S['measured_mean_error'] <= 0.3)]
     if 'measured_slope' in S:
-        rows += [('head speed slope, measured / requested', S['measured_slope'], f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
-                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests', '> 0.3', S['zeroing_changes'] > 0.3)]
-    if F: rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}", 'follows', None))
+        rows += [('head speed slope, measured / requested', S['measured_slope'],
+            f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
+                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests',
+                  '> 0.3', S['zeroing_changes'] > 0.3)]
+    if F:
+        rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}",
+                     'follows', None))
     if C := res.get('condition_use'):
-        rows += [(f"speed replaced{w}: loss grows, %", C[k], f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}", 'read, as the others', None)
+        rows += [(f"speed replaced{w}: loss grows, %", C[k],
+            f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}",
+            'read, as the others', None)
                  for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
     for k,d in res.get('speed_gap', {}).get('directions', {}).items():
-        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'], f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
-    if 'stage3_audio' in res: rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'], f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
-    if 'drift' in res: rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'], f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
+        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'],
+                     f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
+    if 'stage3_audio' in res:
+        rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'],
+                     f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
+    if 'drift' in res:
+        rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'],
+                     f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
     return rows
 
 def print_card(res:dict):
     for name,v,beside,goal,met in card_rows(res):
-        print(f"{name:38s} {v:7.3f}   {beside:44s} goal {goal:20s} {'' if met is None else 'met' if met else 'NOT met'}")
+        print(f"{name:38s} {v:7.3f}   {beside:44s} goal {goal:20s} "
+              f"{'' if met is None else 'met' if met else 'NOT met'}")
 
 # %% ../nbs/11_world.ipynb #6399c7c3
 def model_card(w:World, results:dict|None=None)->str:
     "The model card of the shipped synthetic-world model, from the run folder and the scorecard's results."
     vae = json.loads((w.stages/'vae'/'training.json').read_text()) if (w.stages/'vae'/'training.json').exists() else {}
-    steps = ', '.join(f"{k} {v['seconds'] / 60:.1f}" for k,v in w.done.items())  # the steps' own time: a run resumed days later counts no gap between
+    # the steps' own time: a run resumed days later counts no gap between
+    steps = ', '.join(f"{k} {v['seconds'] / 60:.1f}" for k,v in w.done.items())
     missing = [k for k in STEPS if k not in w.done and k != 'pipeline']
     from emo_repro.backbone import EMOUNet
     count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6
     lines = ["# EMO, synthetic world (`emo_repro` chapter 11)", "",
-             "EMO's architecture (ReferenceNet, reference / audio / temporal / speed attention, face locator) at the `synthetic` "
+             "EMO's architecture (ReferenceNet, reference / audio / temporal / speed attention, face locator) at the "
+             "`synthetic` "
              f"preset: a {count(EMOUNet.from_preset('synthetic')):.1f} M-parameter EMOUNet at 128 px (16x16 latents), "
              f"a {count(untrained_vae('synthetic')):.1f} M-parameter AutoencoderKL trained on the world's frames, "
-             "and a frozen random 2-block wav2vec2 (chapter 11 shows its features carry the loudness the mouth follows).", "",
-             "## Data", f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech from the first 70 % of the "
-             "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 deg/frame; preprocessed by "
+             "and a frozen random 2-block wav2vec2 (chapter 11 shows its features carry the loudness the mouth "
+             "follows).", "",
+             "## Data",
+             f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech "
+             f"from the first 70 % of the "
+             "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 "
+             "deg/frame; preprocessed by "
              "`emo-preprocess` (MediaPipe track, crops, speeds).", "",
              "## Training", f"`emo-world` on {w.procs} processes; minutes per step as `done.json` records them: {steps}"
              f"{'; steps not listed were kept from an earlier run (their weights are in `world/stages/`)' if missing else ''}. A step stopped and resumed "
              "counts from its last start; chapter 11 gives the whole run's wall times. "
-             "Noise schedule: SD1.5's betas rescaled to a zero terminal SNR, v-prediction, sampled from t = T (chapter 09 says why).", "",
-             f"- VAE: {w.b['vae_steps']} steps, batch {w.b['vae_batch']} of 64 px crops, held-out PSNR {vae.get('held_out_psnr_db', float('nan')):.1f} dB",
-             *[f"- {r['name']}: {r['steps']} steps, batch {r['batch']}, lr {r['lr']:g}, trains {r['trained']}; final loss {r['final_loss']}" for r in stage_summary(w)], ""]
+             "Noise schedule: SD1.5's betas rescaled to a zero terminal SNR, v-prediction, sampled from t = T (chapter "
+             "09 says why).", "",
+             f"- VAE: {w.b['vae_steps']} steps, batch {w.b['vae_batch']} of 64 px crops, held-out PSNR "
+             f"{vae.get('held_out_psnr_db', float('nan')):.1f} dB",
+             *[f"- {r['name']}: {r['steps']} steps, batch {r['batch']}, lr {r['lr']:g}, trains {r['trained']}; final "
+               f"loss {r['final_loss']}" for r in stage_summary(w)], ""]
     if results:
-        lines += ["## Scorecard (chapter 12: held-out people and sound)", "", "| condition | measured | beside it | goal | met |", "|---|---|---|---|---|"]
-        lines += [f"| {n.strip()} | {v:.3f} | {b} | {g} | {'' if m is None else 'yes' if m else 'no'} |" for n,v,b,g,m in card_rows(results)] + [""]
+        lines += ["## Scorecard (chapter 12: held-out people and sound)", "",
+                  "| condition | measured | beside it | goal | met |", "|---|---|---|---|---|"]
+        lines += [f"| {n.strip()} | {v:.3f} | {b} | {g} | {'' if m is None else 'yes' if m else 'no'} |"
+                  for n,v,b,g,m in card_rows(results)] + [""]
     lines += ["## What it can and cannot do",
-              "It is trained for the drawn people of chapter 08's world: from a portrait of one of them and speech it should make a 128 px "
-              "video whose mouth follows the loudness and whose head rolls at the requested speed; the scorecard above says which of these "
+              "It is trained for the drawn people of chapter 08's world: from a portrait of one of them and speech it "
+              "should make a 128 px "
+              "video whose mouth follows the loudness and whose head rolls at the requested speed; the scorecard above "
+              "says which of these "
               "this release achieves (a 'no' is a goal it misses). It knows nothing else: a real photo is far outside "
-              "its data (its VAE has only seen flat-shaded drawings), so it returns a drawn-looking face in roughly the photo's colours, "
-              "not the person. It does not model phonemes (the world's mouths follow loudness only), expressions or blinks. "
+              "its data (its VAE has only seen flat-shaded drawings), so it returns a drawn-looking face in roughly "
+              "the photo's colours, "
+              "not the person. It does not model phonemes (the world's mouths follow loudness only), expressions or "
+              "blinks. "
               "The paper-scale path is `EMOPipeline.from_sd15` plus `emo-train` on real talking-head video."]
     return '\n'.join(lines) + '\n'
 
 def ship(run='world', dest=None, results=None, budget:str='full')->Path:
-    "Copy the run's pipeline, its model card and its scorecard (`scorecard.json`) into `dest` (default: the package's shipped weights)."
+    """Copy the run's pipeline, its model card and its scorecard (`scorecard.json`) into `dest` (default: the package's
+    shipped weights)."""
     from emo_repro.inference import SHIPPED_WEIGHTS
     w,dest = World(run, budget),Path(dest or SHIPPED_WEIGHTS['synthetic'])
     res = json.loads(Path(results).read_text()) if results else None
