@@ -13,6 +13,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from einops import rearrange, repeat
+from fastcore.basics import patch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.attention_processor import Attention
@@ -21,8 +22,8 @@ from .core import SD15_WIDTH
 from .layers import ConditionBank, EMOContext, zero_cross_attention, replace_modules
 
 # %% auto #0
-__all__ = ['ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet', 'project_kv',
-           'attend', 'EMOTransformerBlock', 'install_spatial_blocks']
+__all__ = ['ReferenceFeatures', 'temporal_positions', 'transformer_blocks', 'strip_text_attention', 'ReferenceNet',
+           'EMOTransformerBlock', 'project_kv', 'attend', 'install_spatial_blocks']
 
 # %% ../nbs/04_reference_attention.ipynb #a0ce5fe4
 @dataclass
@@ -95,19 +96,6 @@ class ReferenceNet(nn.Module):
                                                   for k,v in self.positions.items()}
         return ReferenceFeatures(ref, mot)
 
-# %% ../nbs/04_reference_attention.ipynb #c1f7a005
-def project_kv(attn:Attention, tokens:torch.Tensor)->tuple: # (keys, values)
-    "`attn`'s keys and values of `tokens`."
-    return attn.to_k(tokens),attn.to_v(tokens)
-
-def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
-           kv:tuple, # keys and values from `project_kv`, (b, k, c') each
-          )->torch.Tensor:
-    "`attn` on queries `x` with keys and values projected beforehand: diffusers' attention without re-projecting them."
-    heads = lambda t: rearrange(t, 'b l (h d) -> b h l d', h=attn.heads)
-    o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
-    return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
-
 # %% ../nbs/04_reference_attention.ipynb #84b20431
 class EMOTransformerBlock(nn.Module):
     "SD1.5's spatial transformer block with reference attention (cross or concat) and per-frame audio attention."
@@ -135,31 +123,58 @@ class EMOTransformerBlock(nn.Module):
             raise KeyError(f"no reference tokens for {self.key}: ReferenceNet and backbone differ")
         return ctx.reference[self.key]
 
-    def condition_keys(self, ctx:EMOContext)->dict:
-        """Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at
-        every step of a clip."""
-        r,out = self.reference_tokens(ctx),{}
-        if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
-        if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
-        return out
-
     def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), (h w), c)
-        "Self-attention, reference attention, audio attention, feed-forward; each residual."
-        ctx = self.bank.ctx
-        r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
+        "Self-attention, reference attention, audio attention and feed-forward, each residual, as the paper draws them."
+        if self.bank.lean: return self.lean_forward(x)  # the same, with the shortcuts below
+        ctx = self.bank.ctx; r = self.reference_tokens(ctx)
+        per_frame = lambda t: repeat(t, 'b l c -> (b f) l c', f=len(x) // len(t))  # the clip's reference by each frame
         h = self.norm1(x)
-        if self.concat and r is not None:
-            x = x + self.attn1(h,
-                encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
+        if self.concat and r is not None: x = x + self.attn1(h, encoder_hidden_states=torch.cat([h, per_frame(r)], 1))
         else: x = x + self.attn1(h)
-        if 'reference' in kv and not self.bank.lean:
-            x = x + attend(self.attn2, self.norm2(x),
-                           project_kv(self.attn2, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))))
-        elif 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
-            q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
-            x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
-        if 'audio' in kv: x = x + attend(self.audio_attn, self.norm_audio(x), kv['audio'])
+        if r is not None and not self.concat: x = x + self.attn2(self.norm2(x), encoder_hidden_states=per_frame(r))
+        if ctx.audio is not None: x = x + self.audio_attn(self.norm_audio(x), encoder_hidden_states=ctx.audio)
         return x + self.ff(self.norm3(x))
+
+
+# %% ../nbs/04_reference_attention.ipynb #c1f7a005
+def project_kv(attn:Attention, tokens:torch.Tensor)->tuple: # (keys, values)
+    "`attn`'s keys and values of `tokens`."
+    return attn.to_k(tokens),attn.to_v(tokens)
+
+def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
+           kv:tuple, # keys and values from `project_kv`, (b, k, c') each
+          )->torch.Tensor:
+    "`attn` on queries `x` with keys and values projected beforehand: diffusers' attention without re-projecting them."
+    heads = lambda t: rearrange(t, 'b l (h d) -> b h l d', h=attn.heads)
+    o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
+    return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
+
+# %% ../nbs/04_reference_attention.ipynb #2320e095
+@patch
+def condition_keys(self:EMOTransformerBlock, ctx:EMOContext)->dict:
+    """Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at
+    every step of a clip."""
+    r,out = self.reference_tokens(ctx),{}
+    if r is not None and not self.concat: out['reference'] = project_kv(self.attn2, r)
+    if ctx.audio is not None: out['audio'] = project_kv(self.audio_attn, ctx.audio)
+    return out
+
+@patch
+def lean_forward(self:EMOTransformerBlock, x:torch.Tensor)->torch.Tensor:
+    """`forward` with its two shortcuts: keys and values projected once per clip, a clip's queries reading their
+    reference once."""
+    ctx = self.bank.ctx
+    r,kv = self.reference_tokens(ctx),(ctx.keys[self.key] if ctx.keys is not None else self.condition_keys(ctx))
+    h = self.norm1(x)
+    if self.concat and r is not None:
+        x = x + self.attn1(h,
+                           encoder_hidden_states=torch.cat([h, repeat(r, 'b l c -> (b f) l c', f=len(x) // len(r))], 1))
+    else: x = x + self.attn1(h)
+    if 'reference' in kv:  # a clip's frames share one reference: their queries, grouped per clip, read it once
+        q = rearrange(self.norm2(x), '(b f) l c -> b (f l) c', b=len(r))
+        x = x + rearrange(attend(self.attn2, q, kv['reference']), 'b (f l) c -> (b f) l c', l=x.shape[1])
+    if 'audio' in kv: x = x + attend(self.audio_attn, self.norm_audio(x), kv['audio'])
+    return x + self.ff(self.norm3(x))
 
 # %% ../nbs/04_reference_attention.ipynb #e75504b0
 def install_spatial_blocks(unet:nn.Module, bank:ConditionBank, reference_attention:str='cross',

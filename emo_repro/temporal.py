@@ -8,7 +8,8 @@ Docs: https://emo-repro.github.io/emo_repro/temporal_attention.html.md"""
 from __future__ import annotations
 import torch
 from torch import nn
-from einops import rearrange
+from einops import rearrange, repeat
+from fastcore.basics import patch
 from diffusers.models.attention import BasicTransformerBlock
 from diffusers.models.unets.unet_motion_model import AnimateDiffTransformer3D
 from .core import SD15_WIDTH
@@ -49,15 +50,12 @@ class EMOTemporalLayer(nn.Module):
                         speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
                        )->torch.Tensor:
         "Residual cross-attention from each position's frame tokens to the clip's speed features, nearest frames first."
-        a,b,f = self.speed_attn,len(speed),t.shape[1]
-        if speed.shape[1] == 1:    # equal values: whatever the weights, the output is that value, whatever t
-            return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
-        q = rearrange(a.to_q(self.norm_speed(t)), '(b s) f (h d) -> b h s f d', b=b, h=a.heads)
-        # g: the f speed frames
-        k,v = (rearrange(p(speed), 'b g (h d) -> b h g d', h=a.heads) for p in (a.to_k, a.to_v))
-        logits = torch.einsum('bhsfd,bhgd->bhsfg', q, k) * a.scale + frame_bias(self.frame_slopes, f).to(q.dtype)
-        out = torch.einsum('bhsfg,bhgd->bhsfd', logits.softmax(-1), v)
-        return t + a.to_out[0](rearrange(out, 'b h s f d -> (b s) f (h d)'))
+        a,f = self.speed_attn,t.shape[1]
+        speed = repeat(speed.expand(-1, f, -1), 'b f l -> (b s) f l', s=len(t) // len(speed))  # ((b h w), f, l)
+        heads = lambda z: rearrange(z, 'n f (h d) -> n h f d', h=a.heads)
+        q,k,v = heads(a.to_q(self.norm_speed(t))),heads(a.to_k(speed)),heads(a.to_v(speed))
+        logits = q @ k.transpose(-1, -2) * a.scale + frame_bias(self.frame_slopes, f)[:, 0].to(q.dtype)
+        return t + a.to_out[0](rearrange(logits.softmax(-1) @ v, 'n h f d -> n f (h d)'))
 
     def motion_features(self, ctx:EMOContext)->torch.Tensor|None:
         "This layer's motion-frame features (b, n, c, h, w), or None."
@@ -66,10 +64,8 @@ class EMOTemporalLayer(nn.Module):
             raise KeyError(f"no motion-frame features for {self.key}: ReferenceNet and backbone differ")
         return ctx.motion[self.key]
 
-    def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), c, h, w)
-        "Temporal self-attention over motion frames + clip frames, speed attention first; returns the clip frames."
-        ctx = self.bank.ctx
-        if not ctx.temporal: return x
+    def frame_tokens(self, x:torch.Tensor, ctx:EMOContext)->tuple:
+        "The tokens ((b h w), n + f, c) of the motion frames and the clip's frames, n, and the latent size (h, w)."
         f,m = ctx.num_frames,self.motion_features(ctx)
         n = 0 if m is None else m.shape[1]
         if n + f > self.max_frames:
@@ -77,14 +73,18 @@ class EMOTemporalLayer(nn.Module):
                              f"the temporal layers")
         hs = rearrange(x, '(b f) c h w -> b c f h w', f=f)
         if m is not None: hs = torch.cat([rearrange(m, 'b n c h w -> b c n h w'), hs], dim=2)  # b c (n+f) h w
-        h,w = hs.shape[-2:]
-        t = self.proj_in(rearrange(self.norm(hs), 'b c F h w -> (b h w) F c'))
+        return self.proj_in(rearrange(self.norm(hs), 'b c F h w -> (b h w) F c')),n,hs.shape[-2:]
+
+    def forward(self, x:torch.Tensor, *args, **kwargs)->torch.Tensor: # x: ((b f), c, h, w)
+        "Speed attention, then temporal self-attention over motion frames + clip frames, as the paper draws them."
+        ctx = self.bank.ctx
+        if not ctx.temporal: return x
+        if self.bank.lean: return self.lean_forward(x)  # the same, with the shortcuts below
+        t,n,(h,w) = self.frame_tokens(x, ctx)
         if ctx.speed is not None: t = torch.cat([t[:, :n], self.speed_attention(t[:, n:], ctx.speed)], dim=1)
-        *first,last = self.transformer_blocks
-        for blk in first: t = blk(t)                                     # self-attention over n+f positions
-        # the last block keeps only the f clip frames
-        t = clip_frames_block(last, t, n) if self.bank.lean else last(t)[:, n:]
-        return x + rearrange(self.proj_out(t), '(b h w) f c -> (b f) c h w', h=h, w=w)
+        for blk in self.transformer_blocks: t = blk(t)  # self-attention over the n + f positions
+        return x + rearrange(self.proj_out(t[:, n:]), '(b h w) f c -> (b f) c h w', h=h, w=w)  # the clip's frames
+
 
 # %% ../nbs/05_temporal_attention.ipynb #c1f7a002
 def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block: self-attention twice, then feed-forward
@@ -97,6 +97,31 @@ def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block:
     h = blk.pos_embed(blk.norm1(t)); t = t + blk.attn1(h)
     h = blk.pos_embed(blk.norm2(t)); t = t[:, n:] + blk.attn2(h[:, n:], encoder_hidden_states=h)
     return t + blk.ff(blk.norm3(t))
+
+# %% ../nbs/05_temporal_attention.ipynb #95d7176a
+@patch
+def lean_speed_attention(self:EMOTemporalLayer, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
+                         speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
+                        )->torch.Tensor:
+    "`speed_attention` computed once per clip, positions folded into the queries; one speed per clip adds its value."
+    a,b,f = self.speed_attn,len(speed),t.shape[1]
+    if speed.shape[1] == 1:    # equal values: whatever the weights, the output is that value, whatever t
+        return (rearrange(t, '(b s) f c -> b s f c', b=b) + a.to_out[0](a.to_v(speed))[:, None]).flatten(0, 1)
+    q = rearrange(a.to_q(self.norm_speed(t)), '(b s) f (h d) -> b h s f d', b=b, h=a.heads)
+    # g: the f speed frames
+    k,v = (rearrange(p(speed), 'b g (h d) -> b h g d', h=a.heads) for p in (a.to_k, a.to_v))
+    logits = torch.einsum('bhsfd,bhgd->bhsfg', q, k) * a.scale + frame_bias(self.frame_slopes, f).to(q.dtype)
+    out = torch.einsum('bhsfg,bhgd->bhsfd', logits.softmax(-1), v)
+    return t + a.to_out[0](rearrange(out, 'b h s f d -> (b s) f (h d)'))
+
+@patch
+def lean_forward(self:EMOTemporalLayer, x:torch.Tensor)->torch.Tensor:
+    "`forward` with its shortcuts: the speed read once per clip, the motion frames as keys and values only."
+    ctx = self.bank.ctx; t,n,(h,w) = self.frame_tokens(x, ctx)
+    if ctx.speed is not None: t = torch.cat([t[:, :n], self.lean_speed_attention(t[:, n:], ctx.speed)], dim=1)
+    *first,last = self.transformer_blocks
+    for blk in first: t = blk(t)  # self-attention over n+f positions
+    return x + rearrange(self.proj_out(clip_frames_block(last, t, n)), '(b h w) f c -> (b f) c h w', h=h, w=w)
 
 # %% ../nbs/05_temporal_attention.ipynb #88c5bee4
 def install_temporal_layers(unet:nn.Module, bank:ConditionBank, speed_dim:int=SD15_WIDTH)->list:
