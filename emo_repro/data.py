@@ -6,10 +6,8 @@ Docs: https://emo-repro.github.io/emo_repro/data.html.md"""
 
 # %% ../nbs/07_data.ipynb #dc8625db
 from __future__ import annotations
-import fcntl, json, multiprocessing, multiprocessing.connection, os, pickle, shutil, threading, zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import json, os, shutil
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack, contextmanager
 from glob import escape as glob_escape
 from itertools import islice
 from pathlib import Path
@@ -28,11 +26,12 @@ from .tracking import FaceTrack, track_faces, head_pose, rotation_speed
 from .face_locator import union_box, box_mask
 from .video import (FPS, VIDEO_EXTS, SAMPLES_PER_FRAME, write_video, read_video, iter_frames, video_audio,
     write_wav, read_wav, _open, _video_stream)
+from .preprocessing import (
+    VAE_SCALE, PreprocessStopped, check_options, dataset_settings, folder_lock, in_shard, list_videos,
+    read_manifest, write_manifest, _failure_note, _is_done, _map, _one_line, _read_json, _recorded, _row)
 
 # %% auto #0
-__all__ = ['MANIFEST_KEYS', 'VAE_SCALE', 'UNSAFE_PICKLE', 'track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats',
-           'preprocess_video', 'video_id', 'check_id', 'list_videos', 'write_manifest', 'read_manifest', 'parse_shard',
-           'in_shard', 'check_options', 'folder_lock', 'dataset_settings', 'PreprocessStopped', 'input_videos',
+__all__ = ['track_video', 'square_crop', 'crop_frame', 'crop_track', 'face_stats', 'preprocess_video', 'input_videos',
            'preprocess_folder', 'dataset_face_stats', 'to_pixels', 'encode_pixels', 'encode_frames', 'track_features',
            'cache_latents', 'cache_audio_features', 'load_vae', 'emo_preprocess', 'VideoDataset', 'ImageDataset',
            'plot_item']
@@ -149,192 +148,7 @@ def _source_fps(path)->float:
     "The source's average frame rate, as its container states it."
     with _open(path) as c: return round(float(_video_stream(c, path).average_rate or 0), 3)
 
-# %% ../nbs/07_data.ipynb #fa7fecd3
-MANIFEST_KEYS = ('id', 'source', 'status', 'error', 'num_frames', 'duration', 'fps', 'source_fps',
-                 'has_audio', 'face_coverage', 'size', 'latents', 'audio_features')
-
-def video_id(rel)->str:
-    "Id of the video at relative path `rel`: its folders and stem joined by '__' (a backslash becomes '_')."
-    return '__'.join(Path(rel).with_suffix('').parts).replace('\\', '_')
-
-def check_id(vid, # a video id read from a file
-             source, # that file, for the message
-             where:str='', # start of the problem, e.g. 'line 3: '
-            )->str:
-    "`vid` if it is a safe video id (one folder name, not hidden, no separator or NUL), else an InputError."
-    if isinstance(vid, str) and vid and not vid.startswith('.') and not set(vid) & {'/', '\\', '\0'}: return vid
-    raise InputError(source, f"{where}{vid!r} is not a video id (one folder name: no '/', '\\', NUL or leading '.')")
-
-def _folder(p)->Path:
-    "`p` if it is a folder, else an InputError saying what it is."
-    if not Path(p).is_dir(): raise InputError(p, "is a file, not a folder" if Path(p).exists() else "no such folder")
-    return Path(p)
-
-def list_videos(in_dir, # the input folder
-                skip=None, # a folder to leave out, e.g. a dataset folder inside `in_dir`, whose crops are videos too
-               )->dict:
-    "{id: path relative to `in_dir`} of every video file under `in_dir`, sorted by id."
-    in_dir,found = _folder(in_dir),{}
-    skip = None if skip is None else Path(skip).resolve()
-    for p in sorted(in_dir.rglob('*')):
-        rel = p.relative_to(in_dir)
-        if p.suffix.lower() not in VIDEO_EXTS or any(s.startswith('.') for s in rel.parts): continue
-        if skip and p.resolve().is_relative_to(skip): continue
-        vid = video_id(rel)
-        if vid in found: raise InputError(in_dir, f"{found[vid]} and {rel} would both be called {vid!r}")
-        found[vid] = rel
-    return dict(sorted(found.items()))
-
-# %% ../nbs/07_data.ipynb #6e952ebc
-def _row(record:dict, **kw)->dict: return {k: {**record, **kw}.get(k) for k in MANIFEST_KEYS}
-
-def _read_json(p)->dict:
-    "The JSON object in file `p`; a corrupt file is an InputError naming it."
-    try: r = json.loads(Path(p).read_text())
-    except ValueError as e: raise InputError(p, f"not valid JSON ({e})") from None
-    if not isinstance(r, dict): raise InputError(p, "not a JSON object")
-    return r
-
-def write_manifest(out_dir)->list:
-    "Rebuild `out_dir/manifest.jsonl` from the finished video folders and failure notes."
-    out_dir = Path(out_dir); rows = {}
-    for p in (out_dir/'failed').glob('*.json'): r = _read_json(p); rows[check_id(r.get('id'), p)] = _row(r)
-    for p in (out_dir/'videos').glob('[!.]*/meta.json'):
-        m = _read_json(p)
-        rows[check_id(m.get('id'), p)] = _row(m, status='done', latents=(p.parent/'latents.safetensors').exists(),
-                                             audio_features=(p.parent/'audio_features.safetensors').exists())
-    rows = [rows[k] for k in sorted(rows)]
-    with atomic_write(out_dir/'manifest.jsonl', 'w') as f: f.writelines(json.dumps(r) + '\n' for r in rows)
-    return rows
-
-def read_manifest(root)->list:
-    "The rows of `root/manifest.jsonl`, each a JSON object with a safe video id."
-    p,rows = Path(root)/'manifest.jsonl',[]
-    if not p.is_file(): raise InputError(root, "holds no manifest.jsonl: not a dataset folder made by emo-preprocess")
-    for n,l in enumerate(p.read_text().splitlines(), 1):
-        if not l.strip(): continue
-        try: r = json.loads(l)
-        except ValueError as e: raise InputError(p, f"line {n} is not JSON ({e})") from None
-        if not isinstance(r, dict): raise InputError(p, f"line {n} is not a JSON object")
-        check_id(r.get('id'), p, f"line {n}: "); rows.append(r)
-    return rows
-
-# %% ../nbs/07_data.ipynb #ca73a4a0
-def parse_shard(shard:str)->tuple:
-    "'i/N' -> (i, N)."
-    try: i,N = map(int, str(shard).split('/')); assert 0 <= i < N
-    except (ValueError, AssertionError):
-        raise InputError('--shard', f"expected i/N with 0 <= i < N, got {shard!r}") from None
-    return i,N
-
-def in_shard(vid:str, shard:str='0/1')->bool:
-    "Whether video `vid` belongs to `shard` ('i/N')."
-    i,N = parse_shard(shard)
-    return zlib.crc32(vid.encode()) % N == i
-
-# %% ../nbs/07_data.ipynb #e5a0a19c
-VAE_SCALE = 8 # pixels per latent cell of the SD VAE
-
-def check_options(size:int, # side of the square crops
-                  workers:int, # parallel processes
-                  shard:str, # 'i/N'
-                 ):
-    "Refuse settings that would make every video fail, before any work starts."
-    if not (isinstance(size, int) and size > 0 and size % VAE_SCALE == 0):
-        raise InputError('--size', f"{size} is not a positive multiple of {VAE_SCALE} (the VAE's downsampling factor)")
-    if not (isinstance(workers, int) and workers >= 1):
-        raise InputError('--workers', f"{workers} is not a number of processes (1 or more)")
-    parse_shard(shard)
-
-# %% ../nbs/07_data.ipynb #d516b28d
-_held = set() # (folder, shard) locks this process holds: a run holding one may call what takes it again
-
-@contextmanager
-def folder_lock(out_dir, # the dataset folder (created)
-                shard:str='0/1', # the shard the run writes: the other shards of N may run beside it
-               ):
-    "Hold the write lock of `out_dir` (or of one of its shards) for the block; fail at once if another run holds it."
-    (i,N),d = parse_shard(shard),Path(out_dir)
-    if d.exists() and not d.is_dir(): raise InputError(d, "is a file, not a folder")
-    d.mkdir(parents=True, exist_ok=True); key = (d.resolve(), i, N)
-    if key in _held: yield; return
-    with ExitStack() as held:
-        _flock(held, d/'.lock', shared=N > 1)
-        if N > 1: _flock(held, d/f'.lock-{i}-of-{N}')
-        _held.add(key); held.callback(_held.discard, key)
-        yield
-
-def _flock(stack:ExitStack, p:Path, shared:bool=False):
-    """Lock file `p` until `stack` closes, or raise naming the runs that hold it; an exclusive holder writes its pid in
-    it."""
-    f = stack.enter_context(open(p, 'a+'))
-    try: fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise InputError(p.parent, f"another emo-preprocess is writing here (pid {_lock_holders(p.parent)})") from None
-    f.truncate(0)
-    if not shared: f.write(str(os.getpid())); f.flush()
-
-def _lock_holders(d:Path)->str:
-    "The pids in the lock files of folder `d` that a run holds now."
-    pids = []
-    for p in sorted(d.glob('.lock*')):
-        with open(p) as f:
-            try: fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError: pids.append(f.read().strip())
-    return ', '.join(filter(None, pids)) or 'unknown'
-
-# %% ../nbs/07_data.ipynb #df5c7dcf
-def _recorded(out_dir)->dict:
-    """The settings `out_dir` was made with: its dataset.json, or for a folder made before that file, the size of its
-    videos."""
-    if (p := Path(out_dir)/'dataset.json').exists(): return _read_json(p)
-    meta = next(iter(sorted(Path(out_dir).glob('videos/[!.]*/meta.json'))), None)
-    return {'size': _read_json(meta)['size']} if meta else {}
-
-def dataset_settings(out_dir, # the dataset folder
-                     size:int, # side of the square crops the run makes
-                     crop_scale:float=1.8, # crop side / longer side of the union of face boxes
-                     record:bool=True, # write dataset.json if the folder has none
-                    )->dict: # the folder's settings
-    "Check that a run's settings are those of the videos already in `out_dir`, and record them at the first run."
-    have,want = _recorded(out_dir),dict(size=size, crop_scale=crop_scale, fps=FPS)
-    if have.get('size', size) != size:
-        raise InputError(out_dir, f"holds a {have['size']}-px dataset; this run asks for {size}")
-    if have.get('crop_scale', crop_scale) != crop_scale:
-        raise InputError(out_dir,
-                         f"holds crops of {have['crop_scale']} times the face box; this run asks for {crop_scale}")
-    if record and not (Path(out_dir)/'dataset.json').exists():
-        with atomic_write(Path(out_dir)/'dataset.json', 'w') as f: json.dump(want, f, indent=1)
-    return {**want, **have}
-
-# %% ../nbs/07_data.ipynb #1a1e5615
-def _failure_note(out_dir, vid)->Path: return Path(out_dir)/'failed'/f'{vid}.json'
-def _is_done(out_dir, vid)->bool: return (Path(out_dir)/'videos'/vid/'meta.json').exists()
-
-class PreprocessStopped(EMOError):
-    """A problem that is not the input's (a full disk, a folder removed under the run, a bug): the run stops, its
-    finished videos stay."""
-
-UNSAFE_PICKLE = "not safe to load: a pickle that would run code, not tensors alone; it was not loaded"
-
-def _unsafe_pickle(e:BaseException|None)->bool:
-    "Whether `e`, or an error it came from, is torch refusing a pickle with `weights_only=True`."
-    for _ in range(8):  # chains are short; a cycle must not hang
-        if e is None: return False
-        if isinstance(e, pickle.UnpicklingError) or 'weights_only' in str(e): return True
-        e = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
-    return False
-
-def _one_line(e:BaseException)->str:
-    """An exception in one line: 'file: problem' for an OS error that names its file, else its type and message; a
-    refused pickle says only that it is unsafe."""
-    if isinstance(e, EMOError): s = str(e)
-    # torch's own message suggests weights_only=False, the one thing not to do
-    elif _unsafe_pickle(e): return UNSAFE_PICKLE
-    elif isinstance(e, OSError) and e.filename: s = f"{e.filename}: {e.strerror or e}"
-    else: s = f"{type(e).__name__}: {e}"
-    return next((l.strip() for l in s.splitlines() if l.strip()), s)
-
+# %% ../nbs/07_data.ipynb #fc74655b
 def _run_one(job)->dict:
     "Preprocess one video; a problem with the input becomes a row (and a note in failed/), anything else stops the run."
     src,vid,rel,out_dir,kwargs = job
@@ -351,25 +165,6 @@ def _preprocess_or_note(src, vid, rel, out_dir, kwargs)->dict:
         return row
     _failure_note(out_dir, vid).unlink(missing_ok=True)
     return row
-
-# %% ../nbs/07_data.ipynb #a0c578ed
-def _worker_init():
-    "Set up a pool worker: one torch thread, and exit as soon as the process that started the pool is gone."
-    torch.set_num_threads(1)
-    parent = multiprocessing.parent_process()
-    def watch(): multiprocessing.connection.wait([parent.sentinel]); os._exit(1)
-    threading.Thread(target=watch, daemon=True).start()
-
-def _map(f, items:list, workers:int):
-    "`f` over `items` in `workers` processes (in this one if `workers` <= 1), yielding results as they finish."
-    if workers <= 1: yield from map(f, items); return
-    ctx = multiprocessing.get_context('forkserver' if 'forkserver' in multiprocessing.get_all_start_methods()
-                                      else 'spawn')
-    if ctx.get_start_method() == 'forkserver': ctx.set_forkserver_preload([f.__module__])
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init) as ex:
-        futures = [ex.submit(f, x) for x in items]
-        try: yield from (fut.result() for fut in as_completed(futures))
-        finally: ex.shutdown(cancel_futures=True)  # after an error, no new video starts
 
 # %% ../nbs/07_data.ipynb #469b2dc2
 def input_videos(in_dir, out_dir)->dict:

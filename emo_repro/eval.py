@@ -6,18 +6,16 @@ Docs: https://emo-repro.github.io/emo_repro/eval.html.md"""
 
 # %% ../nbs/13_eval.ipynb #76b89123
 from __future__ import annotations
-import hashlib, json, math, sys, tempfile
-from dataclasses import dataclass, asdict, replace
+import hashlib, json, math, sys
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import av
 import numpy as np
-from fastcore.script import call_parse, CliError
 from tqdm.auto import tqdm
-from .core import EMOError, InputError, VideoError, atomic_path, atomic_write, check_device
-from .data import track_video, square_crop, crop_frame, list_videos, check_id, _read_json, _one_line, _batches
+from .core import InputError, VideoError, atomic_path, check_device
+from .data import track_video, square_crop, crop_frame, _batches
+from .preprocessing import list_videos, check_id, _read_json, _one_line
 from .video import FPS, iter_frames, read_video, video_audio
-from .head_speed import SPEED_CENTERS
-from .tracking import FaceTrack, head_pose, rotation_speed
 from .face_locator import union_box
 from .eval_dist import (
     WEIGHTS, FIDInceptionV3, InceptionI3d, fid_features, frechet, fvd_clips, i3d_features, load_weights, weight_file)
@@ -29,11 +27,9 @@ from .eval_dist import *
 from .eval_frames import *
 
 # %% auto #0
-__all__ = ['METRICS', 'CROPS', 'MAX_SIZE', 'MAX_CROP_SCALE', 'TRACK', 'TRACKED', 'PAIRED', 'COLUMNS', 'GENERATED', 'EvalProtocol',
+__all__ = ['METRICS', 'CROPS', 'MAX_SIZE', 'MAX_CROP_SCALE', 'TRACK', 'TRACKED', 'PAIRED', 'COLUMNS', 'EvalProtocol',
            'read_split', 'split_videos', 'FeatureCache', 'face_crop', 'reference_box', 'video_track', 'sampled_frames',
-           'sampled_crops', 'measure_video', 'pair_videos', 'check_sound', 'load_networks', 'evaluate', 'report_table',
-           'parse_metrics', 'check_out', 'EvalOptions', 'emo_eval', 'eval_setup', 'generated_folder', 'own_speed',
-           'reenact', 'generate_videos']
+           'sampled_crops', 'measure_video', 'pair_videos', 'check_sound', 'load_networks', 'evaluate', 'report_table']
 
 # %% ../nbs/13_eval.ipynb #67c09557
 METRICS = ('fid', 'fvd', 'csim', 'efid_landmarks', 'sync', 'psnr', 'ssim', 'lpips')
@@ -401,211 +397,3 @@ def report_table(rep:dict)->str:
     lines = ['  '.join(str(x).ljust(n) for x,n in zip(r, w)) for r in [('video', *cols), *rows]]
     return '\n'.join(lines + [f"failed: {e}" for e in rep['failed'].values()] + [f"warning: {m}"
                                                                                  for m in rep['warnings']])
-
-# %% ../nbs/13_eval.ipynb #6027edf8
-def parse_metrics(spec:str)->list:
-    "Metric names from a comma-separated list; 'efid' means the landmark variant."
-    ms = [{'efid': 'efid_landmarks'}.get(m.strip(), m.strip()) for m in spec.split(',') if m.strip()]
-    if bad := [m for m in ms if m not in METRICS]:
-        raise InputError('--metrics', f"unknown {bad}; choose from {', '.join(METRICS)}")
-    if not ms: raise InputError('--metrics', "is empty")
-    return ms
-
-def _writable(path, option:str)->None:
-    "Refuse `path` at once if the nearest folder that exists above it cannot take a new file."
-    anc = next(p for p in [Path(path).parent, *Path(path).parent.parents] if p.exists())
-    if not anc.is_dir(): raise InputError(option, f"{path}: cannot be written: {anc} is a file, not a folder")
-    try: tempfile.NamedTemporaryFile(dir=anc).close()
-    except OSError as e: raise InputError(option, f"{path}: cannot be written: {anc}: {e.strerror or e}") from None
-
-def _is_report(path)->bool:
-    "Whether the file at `path` is an emo-eval report (which a new one may replace)."
-    try: r = json.loads(Path(path).read_bytes()) if Path(path).stat().st_size < 2**28 else None
-    except (OSError, ValueError): return False
-    return isinstance(r, dict) and {'protocol', 'metrics', 'overall'} <= r.keys()
-
-def check_out(out, # the --out the user gave
-              cache, # the feature cache folder of the run
-              inputs=(), # files the run reads, which the report must never replace
-             )->Path:
-    """`--out` as a place for the report, refused before any work if writing it would fail or replace anything but an
-    earlier report."""
-    out = Path(out)
-    if out.suffix.lower() != '.json': raise InputError('--out', f"{out}: is not a .json file name (the report is JSON)")
-    if out.is_dir(): raise InputError('--out', f"{out}: is a folder, not a file name")
-    r,c = out.resolve(),Path(cache).resolve()
-    if r == c or r.is_relative_to(c): raise InputError('--out', f"{out}: is the feature cache {cache}, or inside it")
-    if any(r == Path(p).resolve() for p in inputs):
-        raise InputError('--out', f"{out}: is one of the run's inputs; it is not replaced")
-    if out.exists() and not _is_report(out):
-        raise InputError('--out',
-                         f"{out}: exists and is not an emo-eval report; it is not replaced (choose another name)")
-    _writable(out, '--out')
-    if c.exists() and not c.is_dir(): raise InputError('--cache', f"{cache}: is a file, not a folder")
-    _writable(c/'x', '--cache')
-    return out
-
-@dataclass(frozen=True)
-class EvalOptions:
-    "An emo-eval run's options, as `emo_eval` takes them (its signature says what each means)."
-    real:str; fake:str; out:str; weights_dir:str|None; metrics:str; size:int; crop:str|None; crop_scale:float|None
-    frame_stride:int; fvd_stride:int; split:str|None; split_name:str; cache:str|None; device:str|None
-    generate:bool; model:str; steps:int; guidance:float; seed:int; sampler:str; speed:float|None
-
-    @property
-    def cache_dir(self)->Path: return Path(self.cache) if self.cache else Path(self.out).with_suffix('.cache')
-
-@call_parse
-def emo_eval(real:str=None, # folder of real videos (searched recursively), or one video
-             # folder of generated videos, each named as its real video (with --generate: where they are made)
-             fake:str=None,
-             # the report (JSON, written atomically; it may replace an earlier report, nothing else)
-             out:str='report.json',
-             weights_dir:str=None, # folder with the weight files of WEIGHTS (the table at the top of the chapter)
-             # comma-separated: fid, fvd, csim, efid_landmarks (or efid), sync, psnr, ssim, lpips
-             metrics:str=','.join(METRICS),
-             size:int=512, # side of the face crop the frame metrics read (32 to 1024)
-             # 'face': the real video's face-centred crop (the default); 'reference': generated videos are crops of the
-             # reference frame (the default with --generate); 'none': videos are face crops already
-             crop:str=None,
-             crop_scale:float=None, # crop side / face box side, 1 to 10 (default 1.8; with --generate the model's)
-             frame_stride:int=1, # every k-th frame enters FID, CSIM, E-FID, PSNR, SSIM, LPIPS
-             fvd_stride:int=16, # FVD's 16-frame windows start every k-th frame
-             split:str=None, # identity-disjoint split file {split: {identity: [video ids]}}
-             split_name:str='test', # the split to evaluate
-             cache:str=None, # feature cache folder; default <out>.cache
-             device:str=None, # where the networks (and the model) run; default cuda if available
-             generate:bool=False, # first make --fake: each real video reenacted from its first frame and its own sound
-             model:str='synthetic', # with --generate: the weights, as emo-generate's --weights takes them
-             # with --generate: sampler steps per clip (inference's PAPER_STEPS: eval does not import diffusers)
-             steps:int=40,
-             guidance:float=3.5, # with --generate: classifier-free guidance scale
-             seed:int=0, # with --generate: the noise seed of every video
-             sampler:str='ddim', # with --generate: 'ddim', 'dpmpp' or 'unipc'
-             speed:float=None, # with --generate: head speed, degrees per frame (default: each real video's own)
-            ):
-    """Evaluate generated talking-head videos against real ones: FID, FVD, CSIM, landmark E-FID, Sync-C/D, PSNR, SSIM,
-    LPIPS; --generate makes them first."""
-    o = EvalOptions(**locals())  # the options above, as one object
-    if not (real and fake): raise CliError('--real and --fake are both required')
-    try:
-        pipe,P,ms,ids,cache = eval_setup(o)
-        if generate:
-            failed = generate_videos(pipe, real, fake, P, cache, ids, speed=speed, num_inference_steps=steps,
-                                     guidance_scale=guidance, seed=seed, sampler=sampler)
-        rep = evaluate(real, fake, metrics=ms, weights_dir=weights_dir, protocol=P, cache_dir=cache.root, ids=ids,
-                       device=device)
-        if generate: rep.update(generate=_settings(o, P), failed={**failed, **rep['failed']})
-        if all(rep['overall'].get(c) is None for c in COLUMNS):
-            why = next(iter([*rep['failed'].values(), *rep['warnings']]), 'no video gave a number')
-            raise InputError(fake,
-                f"nothing could be measured, no report written ({len(rep['failed'])} failed; first: {why})")
-        try:
-            with atomic_write(out, 'w') as f: json.dump(rep, f, indent=1)
-        except OSError as e: raise InputError('--out', f"{out}: cannot be written ({e.strerror or e})") from None
-    except (EMOError, OSError) as e: raise CliError(_one_line(e)) from None
-    print(report_table(rep)); print(f"report: {out}")
-    return rep
-
-def _settings(o:EvalOptions, P:EvalProtocol)->dict: # what `--generate` records beside its videos
-    return dict(model=o.model, num_inference_steps=o.steps, guidance_scale=o.guidance, seed=o.seed, sampler=o.sampler,
-                speed=o.speed, reference_frame=P.reference_frame)
-
-def eval_setup(o:EvalOptions)->tuple: # (the model or None, EvalProtocol, metrics, split ids or None, FeatureCache)
-    "Check every option and path of an emo-eval run before any long work, then load the model (with --generate only)."
-    ms = parse_metrics(o.metrics)
-    if o.generate and o.crop not in (None, 'reference'):
-        raise InputError('--crop',
-            f"{o.crop!r}: --generate writes face crops of the reference frame, so the real videos are cut the same way "
-            f"(--crop reference)")
-    P = EvalProtocol(size=o.size, crop='reference' if o.generate else o.crop or 'face', crop_scale=o.crop_scale or 1.8,
-                     frame_stride=o.frame_stride, fvd_stride=o.fvd_stride)
-    ids = split_videos(read_split(o.split), o.split_name, o.split) if o.split else None
-    try: check_device(o.device)
-    except InputError as e: raise InputError('--device', e.problem) from None
-    for k,(_, m, _) in WEIGHTS.items():
-        if m in ms: weight_file(o.weights_dir, k)
-    if o.generate:
-        R = {k: v for k,v in _videos(o.real).items() if ids is None or k in ids}
-        if not R: raise InputError(o.real, "holds no videos" + (" of the chosen split" if ids is not None else ""))
-        inputs = [*R.values(), Path(o.fake)/GENERATED]
-    else: R,G,_ = pair_videos(o.real, o.fake, ids); inputs = [*R.values(), *G.values()]
-    if 'sync' in ms: check_sound(inputs[:-1] if o.generate else inputs)
-    check_out(o.out, o.cache_dir, [*inputs, *([o.split] if o.split else [])])
-    if not o.generate: return None,P,ms,ids,FeatureCache(o.cache_dir)
-    generated_folder(o.fake, _settings(o, P), record=False)
-    from emo_repro.inference import OPTIONS, load_pipeline
-    import diffusers, transformers
-    # loading is no stage of the run's
-    diffusers.utils.logging.disable_progress_bar(); transformers.utils.logging.disable_progress_bar()
-    pipe = load_pipeline(o.model, o.device)
-    if o.crop_scale is not None and o.crop_scale != pipe.config.crop_scale:
-        raise InputError('--crop-scale',
-            f"{o.crop_scale!r}: --generate cuts the real videos as the model cut its reference, "
-            f"{pipe.config.crop_scale!r}")
-    try:
-        pipe.check_options(o.steps, o.guidance, 1.0 if o.speed is None else o.speed, o.seed, FPS, pipe.resolution,
-                           None, None, None, o.sampler)
-    except InputError as e: raise InputError(OPTIONS.get(str(e.source), e.source), e.problem) from None
-    generated_folder(o.fake, _settings(o, P))
-    return pipe,replace(P, crop_scale=pipe.config.crop_scale),ms,ids,FeatureCache(o.cache_dir)
-
-# %% ../nbs/13_eval.ipynb #d1766130
-GENERATED = 'generate.json' # the settings of the videos `--generate` made, in their folder
-
-def generated_folder(fake, settings:dict,
-                     record:bool=True, # write `settings` into it (False: only check, before the model loads)
-                    )->Path:
-    "The folder `--generate` writes into, with `settings` recorded; refused if it holds videos made otherwise."
-    fake = Path(fake); f = fake/GENERATED
-    if fake.exists() and not fake.is_dir():
-        raise InputError(fake, "is a file: --generate writes its videos into a folder")
-    if f.exists() and _videos(fake):  # settings without videos are replaced
-        old = _read_json(f)
-        if diff := [f"{k} {old.get(k)!r}, now {settings.get(k)!r}" for k in sorted(settings.keys() | old.keys())
-                    if old.get(k) != settings.get(k)]:
-            raise InputError(fake,
-                             f"holds videos generated with other settings ({'; '.join(diff)}): choose another folder")
-    elif fake.exists() and _videos(fake):
-        raise InputError(fake, "holds videos --generate did not make: choose an empty folder")
-    if record:
-        fake.mkdir(parents=True, exist_ok=True)
-        with atomic_path(f) as t: Path(t).write_text(json.dumps(settings, indent=1))
-    return fake
-
-def own_speed(track:dict, centers=SPEED_CENTERS)->float:
-    "Median head rotation speed (degrees per frame) of a face track, clipped to the speed buckets' range."
-    t = FaceTrack(track['landmarks'], track['boxes'], track['detected'], tuple(int(v) for v in track['image_size']))
-    return float(np.clip(np.median(rotation_speed(head_pose(t))), centers[0], centers[-1]))
-
-# %% ../nbs/13_eval.ipynb #c942fab1
-def reenact(pipe, # an EMOPipeline (chapter 10)
-            path, # the real video
-            out, # the MP4 to write
-            P:EvalProtocol, cache:FeatureCache,
-            speed:float|None=None, # head speed, degrees per frame; None: the real video's own (`own_speed`)
-            **kwargs, # the pipeline's: num_inference_steps, guidance_scale, seed, sampler
-           )->float: # the speed used
-    """Self-reenactment of one real video: frame `P.reference_frame` is the portrait and its own sound drives it, for as
-    many frames."""
-    track = video_track(path, P, cache); box,ref = reference_box(track, P, path),P.reference_frame
-    wave = video_audio(path, len(track['landmarks']))
-    if wave is None: raise VideoError(path, "has no sound: --generate drives the model with the video's own audio")
-    speed = own_speed(track) if speed is None else speed
-    pipe(read_video(path, start=ref, stop=ref + 1)[0], wave, output_path=out, face_box=box, speed=speed, **kwargs)
-    return speed
-
-def generate_videos(pipe, real, # folder of real videos, or one video
-                    fake, # `generated_folder`
-                    P:EvalProtocol, cache:FeatureCache, ids=None, progress:bool=True, **kwargs, # `reenact`'s
-                   )->dict: # {real video: the line saying why it could not be reenacted}
-    "`reenact` every real video (those of `ids`) into `fake/<id>.mp4`; videos already there are kept."
-    R,failed = _videos(real),{}
-    if ids is not None: R = {k: v for k,v in R.items() if k in ids}
-    pipe.set_progress_bar_config(disable=True)  # one line for the stage, not one per clip
-    for vid,path in _progress(R.items(), progress, desc='generate', unit='video'):
-        out = Path(fake)/f'{vid}.mp4'
-        if out.exists(): continue
-        try: reenact(pipe, path, out, P, cache, **kwargs)
-        except InputError as e: failed[str(path)] = _one_line(e)
-    return failed

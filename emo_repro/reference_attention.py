@@ -149,7 +149,7 @@ def attend(attn:Attention, x:torch.Tensor, # queries' tokens (b, l, c)
     o = F.scaled_dot_product_attention(heads(attn.to_q(x)), *map(heads, kv))
     return attn.to_out[1](attn.to_out[0](rearrange(o, 'b h l d -> b l (h d)')))
 
-# %% ../nbs/04_reference_attention.ipynb #21767a21
+# %% ../nbs/04_reference_attention.ipynb #00c90e50
 @patch
 def condition_keys(self:EMOTransformerBlock, ctx:EMOContext)->dict:
     """Keys and values of the conditions this block attends to ('reference' in cross mode, 'audio'): the same at

@@ -98,7 +98,7 @@ def clip_frames_block(blk:BasicTransformerBlock, # AnimateDiff's temporal block:
     h = blk.pos_embed(blk.norm2(t)); t = t[:, n:] + blk.attn2(h[:, n:], encoder_hidden_states=h)
     return t + blk.ff(blk.norm3(t))
 
-# %% ../nbs/05_temporal_attention.ipynb #1ddc032e
+# %% ../nbs/05_temporal_attention.ipynb #0c524e34
 @patch
 def lean_speed_attention(self:EMOTemporalLayer, t:torch.Tensor, # clip-frame tokens ((b h w), f, c)
                          speed:torch.Tensor, # speed features (b, f, l), or (b, 1, l): one speed for the whole clip
