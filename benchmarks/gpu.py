@@ -32,7 +32,8 @@ import argparse, importlib, itertools, json, math, platform, re, statistics, sub
 from pathlib import Path
 import numpy as np, torch
 from emo_repro.core import asset, atomic_write
-from emo_repro.inference import FEW_STEPS, EMOPipeline, clip_schedule, decode_clip, find_face, load_image, mp4_audio, to_host
+from emo_repro.inference import FEW_STEPS, EMOPipeline, clip_schedule, decode_clip, mp4_audio, to_host
+from emo_repro.portraits import find_face, load_image
 from emo_repro.data import encode_frames
 from emo_repro.video import FPS, read_wav, write_video, write_wav
 sys.path.insert(0, str(Path(__file__).parent))

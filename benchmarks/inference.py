@@ -20,7 +20,8 @@ from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from emo_repro.core import asset, atomic_write
 from emo_repro.audio import load_audio
 from emo_repro.backbone import EMOUNet
-from emo_repro.inference import EMOPipeline, face_crop, find_face, load_image
+from emo_repro.inference import EMOPipeline
+from emo_repro.portraits import face_crop, find_face, load_image
 from emo_repro.presets import NOISE_SCHEDULE, SD15_VAE
 from backbone import peak_rss, peak_rss_reset, sync  # benchmarks/backbone.py
 

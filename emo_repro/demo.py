@@ -13,7 +13,8 @@ import av
 from PIL import Image, UnidentifiedImageError
 from fastcore.script import call_parse, CliError
 from .core import EMOError, InputError, AudioError, ImageError, asset
-from .inference import FEW_STEPS, GUIDANCE, MAX_IMAGE_PIXELS, PAPER_STEPS, SAMPLERS, load_pipeline
+from .inference import FEW_STEPS, GUIDANCE, PAPER_STEPS, SAMPLERS, load_pipeline
+from .portraits import MAX_IMAGE_PIXELS
 
 # %% auto #0
 __all__ = ['QUEUE', 'bundled_inputs', 'error_line', 'UploadLimits', 'check_portrait', 'check_sound', 'make_video', 'demo_app',

@@ -157,7 +157,8 @@ def eval_setup(o:EvalOptions)->tuple: # (the model or None, EvalProtocol, metric
     check_out(o.out, o.cache_dir, [*inputs, *([o.split] if o.split else [])])
     if not o.generate: return None,P,ms,ids,FeatureCache(o.cache_dir)
     generated_folder(o.fake, _settings(o, P), record=False)
-    from emo_repro.inference import OPTIONS, load_pipeline
+    from emo_repro.inference import load_pipeline
+    from emo_repro.generate_command import OPTIONS
     import diffusers, transformers
     # loading is no stage of the run's
     diffusers.utils.logging.disable_progress_bar(); transformers.utils.logging.disable_progress_bar()

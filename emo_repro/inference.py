@@ -6,123 +6,36 @@ Docs: https://emo-repro.github.io/emo_repro/inference.html.md"""
 
 # %% ../nbs/10_inference.ipynb #4bad19c1
 from __future__ import annotations
-import math, os, re, warnings
-from contextlib import contextmanager
+import math, os
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
 from einops import rearrange
 from fastcore.basics import patch
-from fastcore.script import call_parse, CliError
-from PIL import Image, ImageOps, UnidentifiedImageError
 from diffusers import (AutoencoderKL, DDIMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
     UniPCMultistepScheduler)
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
-from .core import (ASSETS, AudioError, ImageError, InputError, NoFaceError, asset, check_device,
+from .core import (ASSETS, AudioError, InputError, check_device,
     drop_condition, local_or_hub, pyav)
 from .audio import AudioEncoder, TrackFeatures, clip_windows, load_audio, num_video_frames
-from .tracking import track_faces, quiet_mediapipe
 from .face_locator import box_mask, union_box
 from .reference_attention import ReferenceFeatures
 from .layers import EMOContext, perturb_zero_init
 from .backbone import EMOUNet
 import emo_repro.loading # EMOUNet.from_sd15 (appendix a5)
-from .data import crop_frame, encode_frames, load_vae, square_crop
+from .data import encode_frames, load_vae
 from .video import FPS, write_video
 from .presets import NOISE_SCHEDULE, SD15_SOURCES, untrained_vae, untrained_wav2vec
 from .runs import model_folder, checkpoint_config, read_train_state, build_vae, build_audio_encoder
+from .portraits import load_image, face_crop
 
 # %% auto #0
-__all__ = ['MAX_IMAGE_PIXELS', 'CLIP_LENGTH', 'MOTION_FRAMES', 'PAPER_STEPS', 'GUIDANCE', 'SAMPLERS', 'FEW_STEPS',
-           'SHIPPED_WEIGHTS', 'OPTIONS', 'open_image', 'load_image', 'find_face', 'face_crop', 'Clip', 'clip_schedule',
-           'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'decode_clip', 'to_host', 'mp4_audio', 'check_output',
-           'load_weights', 'shipped_pipeline', 'load_pipeline', 'emo_generate']
-
-# %% ../nbs/10_inference.ipynb #0fdaf5b2
-# width x height a portrait may have: a 40-MP photo, 120 MB as RGB; the face crop needs far fewer
-MAX_IMAGE_PIXELS = 40_000_000
-
-def _too_many(path, pixels:str)->ImageError: return ImageError(path,
-    f"{pixels} pixels, more than the {MAX_IMAGE_PIXELS / 1e6:g} MP a portrait may have")
-
-@contextmanager
-def open_image(path, # image file
-              ):
-    """`Image.open(path)`, header read, pixels not: `ImageError` if it is empty, not an image, over `MAX_IMAGE_PIXELS`,
-    or fails to decode in the block."""
-    try:
-        if os.path.getsize(path) == 0: raise ImageError(path, "is empty (0 bytes)")
-        with warnings.catch_warnings():
-            # Pillow's alarm from 89 MP: refused, not printed
-            warnings.simplefilter('error', Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_IMAGE_PIXELS: raise _too_many(path, f"{im.width}x{im.height}")
-                yield im
-    except InputError: raise
-    # raised in Image.open, which gives only the pixel count
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        n = re.search(r'\((\d+) pixels\)', str(e)); raise _too_many(path, f"{int(n[1]):,}" if n
-                                                                    else "so many") from None
-    except UnidentifiedImageError:
-        raise ImageError(path, "cannot read image (not a picture file Pillow knows)") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise ImageError(path, f"cannot read image ({getattr(e, 'strerror', None) or e})") from None
-
-# %% ../nbs/10_inference.ipynb #aedfedd7
-def load_image(path, # image file (png, jpg, webp, ...), 8 or 16 bits, grey, RGB, RGBA or CMYK
-              )->np.ndarray: # uint8 RGB (H, W, 3)
-    "Read an image as RGB, honouring its EXIF orientation; `ImageError` (from `open_image`) if it cannot be used."
-    with open_image(path) as im:
-        im = ImageOps.exif_transpose(im)
-        # 16 bits to 8
-        if im.mode in ('I;16', 'I;16B', 'I;16L', 'I'):
-            im = Image.fromarray((np.asarray(im, np.float64) / 257).clip(0, 255).astype(np.uint8))
-        return np.asarray(im.convert('RGB'))
-
-# %% ../nbs/10_inference.ipynb #14ee0384
-def _detect_face(image:np.ndarray)->np.ndarray|None:
-    "xyxy box of the most confident face by mediapipe's full-range detector, or None."
-    import mediapipe as mp
-    with quiet_mediapipe(), mp.solutions.face_detection.FaceDetection(model_selection=1,
-                                                                      min_detection_confidence=0.5) as fd:
-        found = fd.process(np.ascontiguousarray(image)).detections
-    if not found: return None
-    b,(H,W) = max(found, key=lambda d: d.score[0]).location_data.relative_bounding_box,image.shape[:2]
-    return np.array([b.xmin*W, b.ymin*H, (b.xmin + b.width)*W, (b.ymin + b.height)*H], np.float32)
-
-def _regions(image:np.ndarray):
-    """Where to look for a face, (x0, y0, w, h), in order: the whole picture, around a detected face, squares along a
-    long picture."""
-    H,W = image.shape[:2]; yield 0, 0, W, H
-    if (near := _detect_face(image)) is not None: x0,y0,side = square_crop(near, (H, W), 3.0); yield x0, y0, side, side
-    s,L = min(H, W),max(H, W)
-    if L > 1.5 * s:
-        for a in sorted({*range(0, L - s, s // 2), L - s}): yield (a, 0, s, s) if W > H else (0, a, s, s)
-
-def find_face(image:np.ndarray, # uint8 RGB (H, W, 3)
-              source='image', # named in errors
-             )->np.ndarray: # (4,) xyxy in `image` pixels
-    "The face-mesh box of the face in `image`, looking closer where the face is small or the picture long."
-    for x0,y0,w,h in _regions(image):
-        try: return track_faces(image[None, y0:y0+h, x0:x0+w], source=source).boxes[0] + np.float32([x0, y0, x0, y0])
-        except NoFaceError: pass
-    raise NoFaceError(source, 'no face found in the image')
-
-# %% ../nbs/10_inference.ipynb #b37a9568
-def face_crop(image:np.ndarray, # uint8 RGB (H, W, 3), any size and aspect ratio
-              size:int, # side of the output square
-              face_box=None, # xyxy face box in `image` pixels; None: detected
-              crop_scale:float=1.8, # crop side / longer side of the face box (the training data's value)
-              source='image', # named in errors
-             )->tuple: # crop (size, size, 3) uint8, face box (4,) xyxy in crop pixels
-    "A face-centred square of `image` resized to `size`, and where the face is in it."
-    face_box = find_face(image, source) if face_box is None else np.asarray(face_box, np.float32)
-    x0,y0,side = crop = square_crop(face_box, image.shape[:2], crop_scale)
-    box = (face_box - np.float32([x0, y0, x0, y0])) * (size / side)             # in crop pixels
-    return np.array(crop_frame(image, crop, size)),box.clip(0, size).astype(np.float32)
+__all__ = ['CLIP_LENGTH', 'MOTION_FRAMES', 'PAPER_STEPS', 'GUIDANCE', 'SAMPLERS', 'FEW_STEPS', 'SHIPPED_WEIGHTS', 'Clip',
+           'clip_schedule', 'EMOPipeline', 'scale_box', 'EMOPipelineOutput', 'decode_clip', 'to_host', 'mp4_audio',
+           'check_output', 'load_weights', 'shipped_pipeline', 'load_pipeline']
 
 # %% ../nbs/10_inference.ipynb #8475a0a2
 # f, frames per clip, and n, frames carried from one clip to the next: what the temporal layers train on
@@ -556,47 +469,3 @@ def load_pipeline(
     if device.startswith('cuda'):
         for m in (pipe.vae, pipe.unet, pipe.wav2vec): m.half()  # `pipe.to(dtype)` works too, with a warning per model
     return pipe.to(device)
-
-# %% ../nbs/10_inference.ipynb #532155e6
-OPTIONS = dict(num_inference_steps='--steps', guidance_scale='--guidance', speed='--speed', seed='--seed',
-               output_path='--out', device='--device',
-               sampler='--sampler') # the pipeline's argument names as the command spells them
-
-@call_parse
-def emo_generate(
-    # portrait, any size and aspect ratio (default: a bundled held-out synthetic person; with other weights the bundled
-    # astronaut)
-    image:str=None,
-    audio:str=None, # speech or singing, any format, rate and channels (default: the bundled speech)
-    out:str='emo.mp4', # MP4 to write (H.264 + AAC)
-    # 'synthetic' (shipped, trained in chapter 11), 'tiny' (random), a save_pretrained folder, hub id or
-    # emo-train run/checkpoint
-    weights:str='synthetic',
-    steps:int=PAPER_STEPS, # sampler steps per clip
-    sampler:str='ddim', # 'ddim' (the paper's), 'dpmpp' (DPM-Solver++) or 'unipc'
-    speed:float=1.0, # head rotation speed, degrees per frame
-    seed:int=0, # same seed, same video
-    guidance:float=GUIDANCE, # classifier-free guidance scale (1 = off)
-    device:str=None, # cpu, cuda, cuda:1, ... (default: cuda when available)
-    # torch.compile the denoising step (worth it on a GPU; the first clip pays the compiling)
-    compile:bool=False,
-    fast:bool=False, # the few-step preset FEW_STEPS (UniPC, 10 steps) instead of --sampler and --steps
-                ):
-    "Generate a talking-head video of the face in IMAGE speaking AUDIO."
-    try:
-        av = pyav()  # the MP4 needs it: without it, the one-line error below
-        check_output(out)  # before the weights load
-        if image:
-            with open_image(image): pass  # the portrait's header too
-        if audio: load_audio(audio)  # and the sound: a bad file is named before the weights load
-        pipe = load_pipeline(weights, device)
-        if compile: pipe.compile()
-        if fast: sampler,steps = FEW_STEPS
-        res = pipe(image or asset('synthetic_portrait.png' if weights == 'synthetic' else 'astronaut.png'), audio
-                   or asset('speech_en.wav'), out, num_inference_steps=steps,
-                   guidance_scale=guidance, speed=speed, seed=seed, sampler=sampler)
-    except InputError as e: raise CliError(f"{OPTIONS.get(str(e.source), e.source)}: {e.problem}") from None
-    except ImportError as e: raise CliError(str(e)) from None
-    except (OSError, av.FFmpegError) as e:
-        raise CliError(f"{getattr(e, 'filename', None) or out}: {e.strerror or e}") from None
-    print(f"{res.path}: {res.num_frames} frames at {FPS} fps, {res.reference.shape[1]}x{res.reference.shape[0]}")

@@ -290,7 +290,7 @@ class Fixtures:
         rot = astro.transpose(Image.Transpose.ROTATE_90); ex = Image.Exif(); ex[0x0112] = 6  # displayed upright after a 90° turn
         rot.save(d/'exif_rotated.jpg', exif=ex.tobytes(), quality=95)
         try:
-            from emo_repro.inference import find_face
+            from emo_repro.portraits import find_face
             x0,y0,x1,y1 = map(float, find_face(np.asarray(astro)))
         except Exception: x0,y0,x1,y1 = 178., 69., 273., 177.       # the astronaut's face box today
         m = 0.12 * (y1 - y0); face = astro.crop((int(x0-m), int(y0-m), int(x1+m), int(y1+m)))
