@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from emo_repro.core import atomic_write
 from emo_repro.inference import EMOPipeline, load_pipeline
-from emo_repro.world import print_card
+from emo_repro.model_card import print_card
 from emo_repro.scorecard import scorecard
 
 ROOT = Path(__file__).parents[1]

@@ -24,7 +24,7 @@ from .inference import EMOPipeline, scale_box
 from .synthetic import (Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame,
     synthetic_talking_head)
 from .training import latents_to_frames
-from .world import HELD_OUT_SEED, MAX_ROLL, SIZE, world_sound, card_rows, print_card
+from .world import HELD_OUT_SEED, MAX_ROLL, SIZE, world_sound
 from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 
 

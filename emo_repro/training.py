@@ -6,7 +6,7 @@ Docs: https://emo-repro.github.io/emo_repro/training.html.md"""
 
 # %% ../nbs/09_training.ipynb #1898b8db
 from __future__ import annotations
-import errno, json, os, re, shutil
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -20,28 +20,24 @@ from fastcore.basics import patch
 from fastcore.script import CliError, call_parse
 from tqdm.auto import tqdm
 from accelerate import Accelerator, PartialState
-from accelerate.utils import (DataLoaderConfiguration, DistributedDataParallelKwargs, DistributedType,
+from accelerate.utils import (DataLoaderConfiguration, DistributedDataParallelKwargs,
     GradientAccumulationPlugin, ProjectConfiguration, parse_flag_from_env)
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
-from huggingface_hub import save_torch_state_dict
-from safetensors import SafetensorError
 from .core import EMOError, InputError, atomic_write, drop_condition, local_or_hub
 from .presets import NOISE_SCHEDULE
 from .backbone import EMOUNet
-from .loading import read_pretrained
 from .data import ImageDataset, VideoDataset, dataset_face_stats, encode_pixels, read_manifest
-from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, checkpoints, model_folder,
-    train_state_path, read_train_state,
-    start_checkpoint, check_pickles, checkpoint_config, resume_config, build_vae, build_audio_encoder)
+from .runs import (SOURCES, TrainConfig, load_config, latest_checkpoint, model_folder,
+    train_state_path, start_checkpoint, checkpoint_config, resume_config, build_vae, build_audio_encoder)
+from .checkpoints import save_checkpoint, resume_checkpoint
 
 # %% auto #0
 __all__ = ['noise_scheduler', 'diffusion_target', 'step_generator', 'sample_drops', 'vae_latents', 'clip_latents',
            'stage_conditions', 'EMOTrainingModel', 'emo_loss', 'make_optimizer', 'lr_groups', 'launched_processes',
            'make_accelerator', 'EMOTrainer', 'sample_clip', 'latents_to_frames', 'frame_grid', 'batch_head',
-           'save_weights', 'write_error', 'build_unet', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name',
-           'emo_train']
+           'build_unet', 'dataset_rows', 'stage_dataset', 'run_start', 'schedule_name', 'emo_train']
 
 # %% ../nbs/09_training.ipynb #fab0aa46
 def noise_scheduler(prediction_type:str='epsilon', # what the network predicts: 'epsilon' or 'v_prediction'
@@ -327,90 +323,16 @@ def log_preview(self:EMOTrainer, batch:dict)->np.ndarray:
     return grid
 
 # %% ../nbs/09_training.ipynb #3fb8da95
-def save_weights(unet:EMOUNet, # supplies the config
-                 state:dict, # the weights to write (e.g. gathered from all processes)
-                 folder): # written as `unet.save_pretrained(folder)` would
-    "`unet`'s config and the weights `state` in the save_pretrained layout."
-    unet.save_config(folder)
-    save_torch_state_dict(state, folder, filename_pattern='diffusion_pytorch_model{suffix}.safetensors',
-                          max_shard_size='10GB')
-
-# %% ../nbs/09_training.ipynb #4e96c562
-def write_error(e:Exception, # what writing into `folder` raised
-                folder)->str|None:
-    "Why a write into `folder` failed, e.g. 'no space left on device'; None if `e` is no failed write."
-    # safetensors: '(os error 28)'
-    code = e.errno if isinstance(e, OSError) else int(m[1]) if (m := re.search(r'os error (\d+)', str(e))) else None
-    if code: return os.strerror(code).lower()
-    # torch.save reports a full disk as a RuntimeError ('unexpected pos')
-    written = isinstance(e, (OSError, SafetensorError, RuntimeError))
-    if written and shutil.disk_usage(folder).free < 2**24: return os.strerror(errno.ENOSPC).lower()
-    return str(e) if isinstance(e, OSError) else None
-
 @patch
 def save(self:EMOTrainer)->Path:
-    """Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints`; a failed write leaves the earlier
-    ones as they were."""
-    acc,final,tmp = self.accelerator,self.out/f'checkpoint-{self.step}',self.out/f'.checkpoint-{self.step}.tmp'
-    # every process: gathers shards
-    state = {k.removeprefix('unet.'): v for k,v in acc.get_state_dict(self.model).items()}
-    try: self.write_checkpoint(tmp, state)
-    except Exception as e:
-        why = write_error(e, self.out)
-        if acc.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
-        if why is None: raise
-        raise EMOError(f"{final}: {why} while saving the checkpoint; the earlier checkpoints are intact") from None
-    if acc.is_main_process:
-        os.replace(tmp, final)
-        for old in checkpoints(self.out)[:-self.cfg.keep_checkpoints]: shutil.rmtree(old)
-    acc.wait_for_everyone()
-    return final
-
-@patch
-def write_checkpoint(self:EMOTrainer, folder:Path, state:dict):
-    """Everything a checkpoint holds, written into `folder`: weights `state`, EMA, schedule, accelerate's state,
-    train_state.json."""
-    acc,cfg = self.accelerator,self.cfg
-    if acc.is_main_process:
-        shutil.rmtree(folder, ignore_errors=True)
-        save_weights(self.unet, state, folder/'model')
-        if self.ema:
-            save_weights(self.unet, {**state, **dict(zip(self.trained, self.ema.shadow_params))}, folder/'model_ema')
-        self.noise.save_config(folder/'scheduler')
-    acc.wait_for_everyone()
-    acc.save_state(str(folder/'state'))
-    acc.wait_for_everyone()  # every rank's random states are written before the main process renames the folder
-    if acc.is_main_process:
-        info = dict(step=self.step, stage=cfg.stage, config=asdict(cfg), ema_step=self.ema.optimization_step
-                    if self.ema else None,
-                    face_stats=self.face_stats, history=self.history)
-        (folder/'train_state.json').write_text(json.dumps(info, indent=1))
+    "Write `checkpoint-<step>` atomically and keep the newest `keep_checkpoints` (`save_checkpoint`, appendix b6)."
+    return save_checkpoint(self)
 
 # %% ../nbs/09_training.ipynb #c3fd30d9
 @patch
 def resume(self:EMOTrainer, ckpt=None)->int:
-    "Continue from `ckpt` (default: the newest complete checkpoint in `out`); returns its step."
-    ckpt = ckpt or latest_checkpoint(self.out)
-    if ckpt is None: raise InputError(self.out, "no complete checkpoint to resume from")
-    ckpt = start_checkpoint(ckpt, self.cfg.stage, resume=True)
-    info = read_train_state(ckpt)
-    check_pickles(ckpt/'state')
-    if self.accelerator.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
-        self.unet.load_state_dict(read_pretrained(ckpt/'model')[1])
-    if self.ema: self.resume_ema(ckpt, info)
-    self.accelerator.load_state(str(ckpt/'state'))
-    self.step,self.history = info['step'],[h for h in info.get('history', []) if h['step'] <= info['step']]
-    return self.step
-
-@patch
-def resume_ema(self:EMOTrainer, ckpt:Path, info:dict):
-    "The EMA of checkpoint `ckpt`: its weights from model_ema/ (safetensors), its step count from train_state.json."
-    if info.get('ema_step') is None or not (ckpt/'model_ema').is_dir():
-        raise InputError(ckpt, "holds no EMA (model_ema/) for this ema_decay run to resume")
-    ema = read_pretrained(ckpt/'model_ema')[1]
-    with torch.no_grad():
-        for p,k in zip(self.ema.shadow_params, self.trained): p.copy_(ema[k])
-    self.ema.optimization_step = info['ema_step']
+    "Continue from `ckpt` (default: the newest complete checkpoint in `out`); returns its step (appendix b6)."
+    return resume_checkpoint(self, ckpt)
 
 # %% ../nbs/09_training.ipynb #0e18d0e8
 def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:

@@ -23,8 +23,7 @@ from .presets import preset, untrained_vae, untrained_wav2vec
 from .data import _replace_dir
 from .video import read_video
 from .synthetic import syllable_sound, write_talking_head
-from .backbone import STAGE_GROUPS
-from .runs import TrainConfig, latest_checkpoint
+from .runs import latest_checkpoint
 
 # %% auto #0
 __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'MAX_ROLL', 'SPEED_HOLD', 'TRAIN_SEED', 'HELD_OUT_SEED', 'replace_folder',
@@ -32,8 +31,7 @@ __all__ = ['SIZE', 'SPEECH_SPLIT', 'MAX_SPEED', 'MAX_ROLL', 'SPEED_HOLD', 'TRAIN
            'make_world', 'world_frames', 'vae_batch', 'vae_loss', 'vae_psnr', 'adam_state', 'load_adam_state',
            'save_vae_state', 'train_vae', 'finish_vae', 'synthetic_wav2vec', 'default_procs', 'launcher', 'World',
            'read_state', 'step_videos', 'step_preprocess', 'step_vae', 'step_cache', 'stage_config', 'step_stage',
-           'relocate', 'file_sha256', 'restore_vae', 'step_pipeline', 'run_step', 'emo_world', 'stage_summary',
-           'card_rows', 'print_card', 'model_card', 'ship']
+           'relocate', 'file_sha256', 'restore_vae', 'step_pipeline', 'run_step', 'emo_world']
 
 # %% ../nbs/11_world.ipynb #46ee95a2
 # 128 px frames: the mouth stays readable (chapter 12), latents are 16x16
@@ -426,131 +424,3 @@ def emo_world(out:str='world', # run folder; a re-run continues where the last o
                 bar.write(f"{step} done in {time.time() - t:.0f} s")
     except EMOError as e: raise CliError(str(e)) from None
     return w
-
-# %% ../nbs/11_world.ipynb #17bb418d
-def stage_summary(w:World)->list:
-    "Per trained stage: steps, batch, learning rate, trained groups, final loss (mean of the last 50 logged)."
-    rows = []
-    for name in STAGES:
-        f = w.stages/name/'train_state.json'
-        if not f.exists(): continue
-        s = read_state(f); c = s['config']; h = [x['loss'] for x in s.get('history', [])][-50:]
-        trained = list(STAGE_GROUPS[c['stage']]) + [g for g in TrainConfig(**c).trained_also()
-                                                    if g not in STAGE_GROUPS[c['stage']]]
-        rows.append(dict(name=name, steps=s['step'], batch=c['batch_size'], lr=c['lr'], trained=', '.join(trained),
-                         final_loss=round(float(np.mean(h)), 4) if h else None))
-    return rows
-
-# %% ../nbs/11_world.ipynb #fd63f43a
-def card_rows(res:dict)->list:
-    "The scorecard as (condition, measured, beside it, goal, met) rows."
-    L,S,F = res.get('lip_sync', {}),res.get('head_speed', {}),res.get('face_locator', {})
-    rows = []
-    if L: rows += [('lip sync r', L['r'],
-        f"world {L['ceiling']:.2f}, its VAE round trip {L.get('vae_r', float('nan')):.2f}", '>= 0.85 of ceiling',
-        L['r'] >= 0.85 * L['ceiling']),
-                   ('  driven by another clip\'s audio', L['other_audio_r'], 'r against the original audio', '<= 0.2',
-                    L['other_audio_r'] <= 0.2),
-                   ('face centre in the mask', L['centre_in_mask'], '', '>= 0.99', L['centre_in_mask'] >= 0.99),
-                   ('identity colour error', L['colour_error'],
-                    f"VAE {L['vae_colour_error']:.1f}, world {L['world_colour_error']:.1f}", 'near the VAE', None),
-                   ('frame-to-frame change', L['change'], f"world {L['world_change']:.2f}", 'near the world', None)]
-    if 'psnr' in L: rows += [("PSNR against the world's video, dB", L['psnr'], f"VAE round trip {L['vae_psnr']:.1f}",
-                              'near the VAE', None),
-                             ("SSIM against the world's video", L['ssim'], f"VAE round trip {L['vae_ssim']:.3f}",
-                              'near the VAE', None),
-                             ('E-FID, landmark variant', L['efid_landmarks'],
-                              f"VAE round trip {L['vae_efid_landmarks']:.3f}", 'near the VAE', None)]
-    if S: rows += [('head speed Spearman', S['measured_spearman'],
-        f"zeroed {S['zeroed_spearman']:.2f}, world {S['world_spearman']:.2f}", '>= 0.9', S['measured_spearman'] >= 0.9),
-                   ('head speed mean error °/frame', S['measured_mean_error'],
-                    f"zeroed {S['zeroed_mean_error']:.2f}, world {S['world_mean_error']:.2f}", '<= 0.3',
-                    S['measured_mean_error'] <= 0.3)]
-    if 'measured_slope' in S:
-        rows += [('head speed slope, measured / requested', S['measured_slope'],
-            f"zeroed {S['zeroed_slope']:.2f}, world {S['world_slope']:.2f}", '>= 0.5', S['measured_slope'] >= 0.5),
-                 ('  speed layers zeroed: speed changes by', S['zeroing_changes'], '°/frame, mean over the requests',
-                  '> 0.3', S['zeroing_changes'] > 0.3)]
-    if F:
-        rows.append(('mask shifted 10 px: face moves (px)', F['measured_px'], f"requested {F['requested_px']:.0f}",
-                     'follows', None))
-    if C := res.get('condition_use'):
-        rows += [(f"speed replaced{w}: loss grows, %", C[k],
-            f"sound {C['audio']:.2f}, motion {C['motion']:.1f}, reference {C['reference']:.0f}",
-            'read, as the others', None)
-                 for k,w in (('speed', ''), ('speed_no_motion', ', first clips'))]
-    for k,d in res.get('speed_gap', {}).get('directions', {}).items():
-        rows.append((f"first clips, speed {k}: loss grows, %", d['mean'],
-                     f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
-    if 'stage3_audio' in res:
-        rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'],
-                     f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
-    if 'drift' in res:
-        rows.append((f"colour error, last 5 s of {res['drift']['seconds']:.0f} s", res['drift']['last'],
-                     f"first 5 s {res['drift']['first']:.1f}", 'no growth', None))
-    return rows
-
-def print_card(res:dict):
-    for name,v,beside,goal,met in card_rows(res):
-        print(f"{name:38s} {v:7.3f}   {beside:44s} goal {goal:20s} "
-              f"{'' if met is None else 'met' if met else 'NOT met'}")
-
-# %% ../nbs/11_world.ipynb #6399c7c3
-def model_card(w:World, results:dict|None=None)->str:
-    "The model card of the shipped synthetic-world model, from the run folder and the scorecard's results."
-    vae = json.loads((w.stages/'vae'/'training.json').read_text()) if (w.stages/'vae'/'training.json').exists() else {}
-    # the steps' own time: a run resumed days later counts no gap between
-    steps = ', '.join(f"{k} {v['seconds'] / 60:.1f}" for k,v in w.done.items())
-    missing = [k for k in STEPS if k not in w.done and k != 'pipeline']
-    from emo_repro.backbone import EMOUNet
-    count = lambda m: sum(p.numel() for p in m.parameters()) / 1e6
-    lines = ["# EMO, synthetic world (`emo_repro` chapter 11)", "",
-             "EMO's architecture (ReferenceNet, reference / audio / temporal / speed attention, face locator) at the "
-             "`synthetic` "
-             f"preset: a {count(EMOUNet.from_preset('synthetic')):.1f} M-parameter EMOUNet at 128 px (16x16 latents), "
-             f"a {count(untrained_vae('synthetic')):.1f} M-parameter AutoencoderKL trained on the world's frames, "
-             "and a frozen random 2-block wav2vec2 (chapter 11 shows its features carry the loudness the mouth "
-             "follows).", "",
-             "## Data",
-             f"{w.b['videos']} synthetic people (seeds (0, i)), {w.b['seconds']:g} s each at 25 fps, 128 px: speech "
-             f"from the first 70 % of the "
-             "bundled clip, syllable sounds and silences at varied loudness; head roll speeds spread over 0-3.5 "
-             "deg/frame; preprocessed by "
-             "`emo-preprocess` (MediaPipe track, crops, speeds).", "",
-             "## Training", f"`emo-world` on {w.procs} processes; minutes per step as `done.json` records them: {steps}"
-             f"{'; steps not listed were kept from an earlier run (their weights are in `world/stages/`)' if missing else ''}. A step stopped and resumed "
-             "counts from its last start; chapter 11 gives the whole run's wall times. "
-             "Noise schedule: SD1.5's betas rescaled to a zero terminal SNR, v-prediction, sampled from t = T (chapter "
-             "09 says why).", "",
-             f"- VAE: {w.b['vae_steps']} steps, batch {w.b['vae_batch']} of 64 px crops, held-out PSNR "
-             f"{vae.get('held_out_psnr_db', float('nan')):.1f} dB",
-             *[f"- {r['name']}: {r['steps']} steps, batch {r['batch']}, lr {r['lr']:g}, trains {r['trained']}; final "
-               f"loss {r['final_loss']}" for r in stage_summary(w)], ""]
-    if results:
-        lines += ["## Scorecard (chapter 12: held-out people and sound)", "",
-                  "| condition | measured | beside it | goal | met |", "|---|---|---|---|---|"]
-        lines += [f"| {n.strip()} | {v:.3f} | {b} | {g} | {'' if m is None else 'yes' if m else 'no'} |"
-                  for n,v,b,g,m in card_rows(results)] + [""]
-    lines += ["## What it can and cannot do",
-              "It is trained for the drawn people of chapter 08's world: from a portrait of one of them and speech it "
-              "should make a 128 px "
-              "video whose mouth follows the loudness and whose head rolls at the requested speed; the scorecard above "
-              "says which of these "
-              "this release achieves (a 'no' is a goal it misses). It knows nothing else: a real photo is far outside "
-              "its data (its VAE has only seen flat-shaded drawings), so it returns a drawn-looking face in roughly "
-              "the photo's colours, "
-              "not the person. It does not model phonemes (the world's mouths follow loudness only), expressions or "
-              "blinks. "
-              "The paper-scale path is `EMOPipeline.from_sd15` plus `emo-train` on real talking-head video."]
-    return '\n'.join(lines) + '\n'
-
-def ship(run='world', dest=None, results=None, budget:str='full')->Path:
-    """Copy the run's pipeline, its model card and its scorecard (`scorecard.json`) into `dest` (default: the package's
-    shipped weights)."""
-    from emo_repro.inference import SHIPPED_WEIGHTS
-    w,dest = World(run, budget),Path(dest or SHIPPED_WEIGHTS['synthetic'])
-    res = json.loads(Path(results).read_text()) if results else None
-    tmp = _copy(w.root/'pipeline'); (tmp/'README.md').write_text(model_card(w, res))
-    if res: (tmp/'scorecard.json').write_text(json.dumps(res, indent=1))  # chapter 12 reads it from the package
-    dest.parent.mkdir(parents=True, exist_ok=True); replace_folder(tmp, dest)
-    return dest
