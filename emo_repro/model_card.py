@@ -72,6 +72,11 @@ def card_rows(res:dict)->list:
     for k,d in res.get('speed_gap', {}).get('directions', {}).items():
         rows.append((f"first clips, speed {k}: loss grows, %", d['mean'],
                      f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
+    if d := res.get('speed_gap', {}).get('reading'):  # its split: reading (both directions) and bias (one speed)
+        b = res['speed_gap']['bias']
+        rows.append(("first clips: speed read (mean of the directions), %", d['mean'],
+                     f"±{d['ci']:.2f}; bias to 0.5 {b['mean']:+.2f} ±{b['ci']:.2f}", 'interval above 0',
+                     d['low'] > 0))
     if 'stage3_audio' in res:
         rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'],
                      f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))
