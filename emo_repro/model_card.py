@@ -77,6 +77,9 @@ def card_rows(res:dict)->list:
         rows.append(("first clips: speed read (mean of the directions), %", d['mean'],
                      f"±{d['ci']:.2f}; bias to 0.5 {b['mean']:+.2f} ±{b['ci']:.2f}", 'interval above 0',
                      d['low'] > 0))
+    if C := res.get('speed_ceiling'):  # JSON keys: the timesteps as text
+        rows.append(("first clips: the most reading the speed could gain, %", min(C.values()),
+                     'at t = ' + ', '.join(f"{t}: {v:.2f}" for t,v in C.items()), 'reading near it', None))
     if 'stage3_audio' in res:
         rows.append(('stage 3 with audio trainable: lip r', res['stage3_audio']['r'],
                      f"frozen (paper) {L.get('r', float('nan')):.2f}", 'lower (paper)', None))

@@ -20,7 +20,7 @@ from .data import encode_frames
 from .video import FPS, SAMPLES_PER_FRAME
 from .face_locator import union_box
 from .tracking import track_faces, head_pose, rotation_speed
-from .inference import EMOPipeline, scale_box
+from .inference import EMOPipeline, GUIDANCE, scale_box
 from .synthetic import (Identity, face_box, lip_gap, mouth_from_audio, random_identity, render_frame,
     synthetic_talking_head)
 from .training import latents_to_frames
@@ -32,8 +32,8 @@ from .eval import COLUMNS, expression_features, frechet, psnr_ssim
 __all__ = ['CENTRE', 'STEPS', 'SPEEDS', 'PROTOCOL', 'SAMPLER_RUNS', 'Person', 'held_out_person', 'held_out_sound', 'world_video',
            'generate', 'zero_speed', 'face_track', 'patch_colour', 'colours', 'measure', 'box_colours', 'colour_error',
            'pearson', 'vae_roundtrip', 'summary', 'lip_sync', 'mask_box', 'centre_in_mask', 'mask_shift', 'head_speed',
-           'drift', 'clip_loss', 'condition_use', 'mean_ci', 'speed_gap', 'scorecard', 'save_strip', 'lip_report',
-           'sampler_sweep', 'fewest_steps', 'eval_row']
+           'drift', 'clip_loss', 'condition_use', 'mean_ci', 'speed_gap', 'speed_ceiling', 'scorecard', 'save_strip',
+           'lip_report', 'sampler_sweep', 'fewest_steps', 'eval_row']
 
 # %% ../nbs/12_scorecard.ipynb #14c07088
 @dataclass
@@ -64,7 +64,8 @@ def world_video(person:Person, wave:np.ndarray, speed:float, seed:int=0)->np.nda
 # measured in the fast-inference work)
 STEPS = 10
 
-def generate(pipe:EMOPipeline, person:Person, wave:np.ndarray, speed:float=1.0, guidance:float=3.5, steps:int=STEPS,
+def generate(pipe:EMOPipeline, person:Person, wave:np.ndarray, speed:float=1.0, guidance:float=GUIDANCE,
+             steps:int=STEPS,
              seed:int=0, mask_shift=(0, 0), sampler:str='ddim')->np.ndarray: # frames (T, SIZE, SIZE, 3)
     "A video of `person` saying `wave` at head speed `speed`."
     ref,box = pipe.reference_crop(person.portrait, pipe.resolution, person.box)
@@ -323,8 +324,30 @@ def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps
     return dict(directions=out, read=all(d['low'] > 0 for d in out.values()), reading=row((a + b) / 2),
                 bias=row((a - b) / 2), people=len(people), timesteps=list(timesteps), seeds=seeds)
 
+# %% ../nbs/12_scorecard.ipynb #fb863645
+def speed_ceiling(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(600, 800), seeds:int=3,
+                  starts=(20,), # first frames of the clips: `speed_gap`'s; more average over the roll's phases
+                 )->dict:
+    """Per timestep, at most how much (% of the loss) knowing the speed can lower `speed_gap`'s loss: the part of the
+    clean latents that depends on the speed, seen through the noise schedule."""
+    s,out = pipe.scheduler,{t: [] for t in timesteps}
+    for i,p in enumerate(people):
+        wave = held_out_sound(80 + i, seconds); ref,mask = _reference(pipe, p)
+        for start in starts:
+            win = _windows(pipe, wave, start)
+            (x0,mot),(x1,_) = (_clip_inputs(pipe, p, wave, v, start) for v in speeds)
+            part = float((((x1 - x0) / 2) ** 2).mean())  # what a perfect reader removes from x0's error
+            for t in timesteps:
+                a2 = float(s.alphas_cumprod[t])  # alpha_t^2; sigma_t^2 = 1 - alpha_t^2
+                scale = 1 / (1 - a2) if s.config.prediction_type == 'v_prediction' else a2 / (1 - a2)
+                loss = np.mean([clip_loss(pipe, x0, torch.zeros_like(mot), win, speeds[0], ref, mask, t,
+                                          torch.randn(x0.shape, generator=torch.Generator().manual_seed(k)).to(x0))
+                                for k in range(seeds)])
+                out[t].append(100 * part * scale / loss)
+    return {t: round(float(np.mean(v)), 3) for t,v in out.items()}
+
 # %% ../nbs/12_scorecard.ipynb #f68e60d5
-PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, 3.5, 5.0),
+PROTOCOL = dict(people=4, seconds=3.0, speed_seconds=2.0, speed_people=2, guidance=(1.0, 2.0, GUIDANCE, 5.0),
                 guidance_people=2, drift_seconds=60.0,
                 steps=STEPS, shift_px=10.0) # the full card; tests pass a smaller one
 
@@ -352,13 +375,14 @@ def scorecard(pipe:EMOPipeline, # the model to score (chapter 11's pipeline)
     part('face_locator', lambda: mask_shift(pipe, people[:P['speed_people']], P['speed_seconds'], P['shift_px'], **kw))
     part('condition_use', lambda: condition_use(pipe, people[:P['speed_people']], P['speed_seconds']))
     part('speed_gap', lambda: speed_gap(pipe, people[:P['speed_people']], P['speed_seconds']))
+    part('speed_ceiling', lambda: speed_ceiling(pipe, people[:P['speed_people']], P['speed_seconds']))
     if ablation is not None:
         part('stage3_audio', lambda: lip_report(lip_sync(ablation, people, P['seconds'], other_audio=False, **kw)))
     def guidance():
         out,k = [],P['guidance_people']
         for g in P['guidance']:
-            rows = res['lip_sync']['people'][:k] if g == 3.5 else lip_report(lip_sync(pipe, people[:k], P['seconds'],
-                other_audio=False, guidance=g, **kw))['people']
+            rows = res['lip_sync']['people'][:k] if g == GUIDANCE else lip_report(lip_sync(pipe, people[:k],
+                P['seconds'], other_audio=False, guidance=g, **kw))['people']
             out.append(dict(scale=g, r=summary(rows, 'r'), colour_error=summary(rows, 'colour_error')))
         return out
     part('guidance', guidance)
