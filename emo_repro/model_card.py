@@ -73,9 +73,9 @@ def card_rows(res:dict)->list:
         rows.append((f"first clips, speed {k}: loss grows, %", d['mean'],
                      f"95 % interval ±{d['ci']:.2f}, {d['cases']} cases", 'interval above 0', d['low'] > 0))
     if d := res.get('speed_gap', {}).get('reading'):  # its split: reading (both directions) and bias (one speed)
-        b = res['speed_gap']['bias']
+        b,first = res['speed_gap']['bias'],next(iter(res['speed_gap']['directions'])).split('->')[0]
         rows.append(("first clips: speed read (mean of the directions), %", d['mean'],
-                     f"±{d['ci']:.2f}; bias to 0.5 {b['mean']:+.2f} ±{b['ci']:.2f}", 'interval above 0',
+                     f"±{d['ci']:.2f}; bias to {first} {b['mean']:+.2f} ±{b['ci']:.2f}", 'interval above 0',
                      d['low'] > 0))
     if C := res.get('speed_ceiling'):  # JSON keys: the timesteps as text
         rows.append(("first clips: the most reading the speed could gain, %", min(C.values()),

@@ -326,24 +326,22 @@ def speed_gap(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps
 
 # %% ../nbs/12_scorecard.ipynb #fb863645
 def speed_ceiling(pipe, people:list, seconds:float=2.0, speeds=(0.5, 3.0), timesteps=(600, 800), seeds:int=3,
-                  starts=(20,), # first frames of the clips: `speed_gap`'s; more average over the roll's phases
+                  start:int=20, # the clip's first frame, as in `speed_gap`
                  )->dict:
     """Per timestep, at most how much (% of the loss) knowing the speed can lower `speed_gap`'s loss: the part of the
     clean latents that depends on the speed, seen through the noise schedule."""
     s,out = pipe.scheduler,{t: [] for t in timesteps}
     for i,p in enumerate(people):
-        wave = held_out_sound(80 + i, seconds); ref,mask = _reference(pipe, p)
-        for start in starts:
-            win = _windows(pipe, wave, start)
-            (x0,mot),(x1,_) = (_clip_inputs(pipe, p, wave, v, start) for v in speeds)
-            part = float((((x1 - x0) / 2) ** 2).mean())  # what a perfect reader removes from x0's error
-            for t in timesteps:
-                a2 = float(s.alphas_cumprod[t])  # alpha_t^2; sigma_t^2 = 1 - alpha_t^2
-                scale = 1 / (1 - a2) if s.config.prediction_type == 'v_prediction' else a2 / (1 - a2)
-                loss = np.mean([clip_loss(pipe, x0, torch.zeros_like(mot), win, speeds[0], ref, mask, t,
-                                          torch.randn(x0.shape, generator=torch.Generator().manual_seed(k)).to(x0))
-                                for k in range(seeds)])
-                out[t].append(100 * part * scale / loss)
+        wave = held_out_sound(80 + i, seconds); (ref,mask),win = _reference(pipe, p),_windows(pipe, wave, start)
+        (x0,mot),(x1,_) = (_clip_inputs(pipe, p, wave, v, start) for v in speeds)
+        part = float((((x1 - x0) / 2) ** 2).mean())  # what a perfect reader removes from x0's error
+        for t in timesteps:
+            a2 = float(s.alphas_cumprod[t])  # alpha_t^2; sigma_t^2 = 1 - alpha_t^2
+            scale = 1 / (1 - a2) if s.config.prediction_type == 'v_prediction' else a2 / (1 - a2)
+            loss = np.mean([clip_loss(pipe, x0, torch.zeros_like(mot), win, speeds[0], ref, mask, t,
+                                      torch.randn(x0.shape, generator=torch.Generator().manual_seed(k)).to(x0))
+                            for k in range(seeds)])
+            out[t].append(100 * part * scale / loss)
     return {t: round(float(np.mean(v)), 3) for t,v in out.items()}
 
 # %% ../nbs/12_scorecard.ipynb #f68e60d5
