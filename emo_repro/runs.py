@@ -67,6 +67,8 @@ class TrainConfig:
     wav2vec:str|None=None          # wav2vec2 for audio features that are not cached; None: a tiny random one
     # comma-separated parameter groups trained beyond the stage's own (chapter 11's ablation: 'audio_layers')
     also_train:str|None=None
+    # how a stage-1 model reads ReferenceNet: 'cross' (the paper's reference attention) or 'concat' (Animate Anyone)
+    reference_attention:str='cross'
 
     def __post_init__(self):
         wrong = {f.name: f.type for f in fields(self) if not of_type(getattr(self, f.name), f.type)}
@@ -122,7 +124,7 @@ LIMITS = dict(resolution=(lambda v: v > 0 and v % 8 == 0, 'a positive multiple o
               **dict.fromkeys(['drop_reference', 'drop_audio', 'drop_both', 'drop_motion'],
                               SHARE)) # (test, what it asks) of each number
 CHOICES = dict(stage=(1, 2, 3), model=tuple(PRESETS), mixed_precision=('no', 'fp16', 'bf16'),
-               prediction_type=('epsilon', 'v_prediction'))
+               prediction_type=('epsilon', 'v_prediction'), reference_attention=('cross', 'concat'))
 
 # %% ../nbs/a3_runs.ipynb #c3631055
 def load_config(

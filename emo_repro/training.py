@@ -342,9 +342,11 @@ def build_unet(cfg:TrainConfig, from_ckpt=None)->EMOUNet:
         raise InputError('--from',
                          f"stage {cfg.stage} starts from a stage-{cfg.stage - 1} checkpoint; name it with --from")
     if cfg.sd15:
-        unet,report = EMOUNet.from_sd15(cfg.source('sd15'), cfg.source('motion_adapter'), preset=cfg.model)
+        unet,report = EMOUNet.from_sd15(cfg.source('sd15'), cfg.source('motion_adapter'), preset=cfg.model,
+                                        reference_attention=cfg.reference_attention)
         print(report); return unet
-    with torch.random.fork_rng(): torch.manual_seed(cfg.seed); return EMOUNet.from_preset(cfg.model)
+    with torch.random.fork_rng():
+        torch.manual_seed(cfg.seed); return EMOUNet.from_preset(cfg.model, reference_attention=cfg.reference_attention)
 
 # %% ../nbs/09_training.ipynb #85bab49a
 def dataset_rows(cfg:TrainConfig, data)->list:

@@ -196,20 +196,20 @@ def synthetic_wav2vec(folder, seed:int=0)->Path:
     return folder
 
 # %% ../nbs/11_world.ipynb #5ba4ac0b
-STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage3', 'stage3_audio',
-         'pipeline')
-# stage 2 continued: a second run from its weights
+STEPS = ('videos', 'preprocess', 'vae', 'cache', 'stage1', 'stage2', 'stage2_more', 'stage2_long', 'stage3',
+         'stage3_audio', 'pipeline')
+# stage 2 continued twice: each a new run from the last one's weights
 STAGES = dict(stage1=(1, None, None), stage2=(2, 'stage1', None), stage2_more=(2, 'stage2', None),
-              stage3=(3, 'stage2_more', None),
-              stage3_audio=(3, 'stage2_more', 'audio_layers')) # name: (stage, starts from, also trained)
+              stage2_long=(2, 'stage2_more', None), stage3=(3, 'stage2_long', None),
+              stage3_audio=(3, 'stage2_long', 'audio_layers')) # name: (stage, starts from, also trained)
 # stage 3's own settings: first clips, whose only cue to the speed is speed, and the new layers' step size
 SPEED_STAGE = dict(drop_motion=0.3, speed_lr_scale=10.)
 STAGE_SETTINGS = dict(stage3=SPEED_STAGE, stage3_audio=SPEED_STAGE) # TrainConfig settings a stage adds to the preset's
 BUDGETS = dict(
     full=dict(videos=160, seconds=4.0, vae_steps=2500, vae_batch=16, stage1=3000, stage2=3000, stage2_more=1500,
-              stage3=1500, stage3_audio=1500),
-    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage3=2,
-             stage3_audio=2)) # steps of each
+              stage2_long=3000, stage3=400, stage3_audio=400),
+    toy=dict(videos=4, seconds=1.0, vae_steps=2, vae_batch=2, stage1=2, stage2=2, stage2_more=2, stage2_long=2,
+             stage3=2, stage3_audio=2)) # steps of each
 
 def default_procs()->int: return torch.cuda.device_count() or 2
 
@@ -271,7 +271,7 @@ class World:
         stages/, kept from an earlier run."""
         kept = dict(vae=self.stages/'vae'/'config.json', **{k: self.stages/k/'train_state.json' for k in STAGES})
         if step in self.done or (step in kept and kept[step].exists()): return True
-        # stage1 is done when stage2_more is kept
+        # stage1 is done when a stage trained from it (stage2, and so on to stage2_long) is kept
         return any(start == step and self.finished(k) for k,(_,start,_) in STAGES.items())
 
     def mark(self, step:str, seconds:float):
